@@ -1,0 +1,117 @@
+"""Settings, loaded once from the environment and an optional TOML file.
+
+Every field can be set as an environment variable with the ``IOCSCOPE_`` prefix
+(``IOCSCOPE_DATA_DIR``, ``IOCSCOPE_VIRUSTOTAL_API_KEY``) or in the TOML file named by
+``IOCSCOPE_CONFIG``. The environment wins over the file. Secrets are ``SecretStr`` so
+that printing the settings never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from iocscope.tlp import parse_tlp
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("iocscope", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="IOCSCOPE_", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # TLP assumed when a request carries none; echoed in every report.
+    default_tlp: str = "amber"
+    # Seconds one enrichment may take in all; slower sources report ``timeout``.
+    overall_timeout_s: float = Field(default=20.0, gt=0)
+    # Per-source overrides of the spec's timeout, in seconds: {"virustotal": 5}.
+    source_timeouts: dict[str, float] = Field(default_factory=dict)
+    # Per-source overrides of the spec's weight: {"blocklist_de": 0.5}.
+    weights: dict[str, float] = Field(default_factory=dict)
+    # Sources that are never queried, by name.
+    disabled_sources: list[str] = Field(default_factory=list)
+    malicious_at: int = Field(default=75, ge=1, le=100)
+    suspicious_at: int = Field(default=40, ge=1, le=100)
+    # Networks shorter than this prefix are rejected: a /0 would match every list.
+    min_ipv4_prefix: int = Field(default=8, ge=0, le=32)
+    min_ipv6_prefix: int = Field(default=32, ge=0, le=128)
+    # Base URL per source, replacing the vendor's public endpoint: for a private
+    # mirror, a proxy, or a test server ({"virustotal": "http://127.0.0.1:8081"}).
+    source_endpoints: dict[str, str] = Field(default_factory=dict)
+    # Download URL per feed, replacing the catalog's public URL.
+    feed_urls: dict[str, str] = Field(default_factory=dict)
+    # Vendor credentials. Unset means the source is skipped with reason "no key".
+    virustotal_api_key: SecretStr | None = None
+    abuseipdb_api_key: SecretStr | None = None
+    shodan_api_key: SecretStr | None = None
+    greynoise_api_key: SecretStr | None = None
+    otx_api_key: SecretStr | None = None
+    # One Auth-Key serves the URLhaus, ThreatFox and MalwareBazaar APIs.
+    abusech_auth_key: SecretStr | None = None
+    urlscan_api_key: SecretStr | None = None
+    google_safebrowsing_api_key: SecretStr | None = None
+    ipinfo_token: SecretStr | None = None
+    # DNS servers for the dns and dnsbl sources as "host" or "host:port"; empty
+    # means the system resolver configuration.
+    dns_servers: list[str] = Field(default_factory=list)
+    # SQLAlchemy URL for keys, credits and jobs; None means SQLite in data_dir.
+    database_url: str | None = None
+    # Redis URL for the shared cache, rate limits and job queue; None keeps them
+    # in process.
+    redis_url: SecretStr | None = None
+
+    @field_validator("default_tlp")
+    @classmethod
+    def _check_tlp(cls, value: str) -> str:
+        return parse_tlp(value).label
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("IOCSCOPE_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def feed_db_path(self) -> Path:
+        return self.data_dir / "feeds.sqlite3"
+
+    def secret(self, name: str) -> str | None:
+        """Return the plain value of a secret setting, or None when it is unset."""
+        value: Any = getattr(self, name, None)
+        if value is None:
+            return None
+        if isinstance(value, SecretStr):
+            plain = value.get_secret_value()
+        else:
+            plain = str(value)
+        return plain or None
+
+
+def load_settings(data_dir: Path | None = None) -> Settings:
+    """Load settings; an explicit ``data_dir`` (the CLI's --data-dir) wins."""
+    if data_dir is not None:
+        return Settings(data_dir=data_dir)
+    return Settings()

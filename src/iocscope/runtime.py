@@ -1,0 +1,44 @@
+"""Assemble a ready engine from settings: store, HTTP client, sources, cache."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+import httpx
+
+from iocscope.config import Settings
+from iocscope.engine import Engine
+from iocscope.feeds.store import FeedStore
+from iocscope.sources.base import SourceContext, load_sources
+
+USER_AGENT = "iocscope/0.1 (+self-hosted IOC enrichment)"
+
+
+def http_client() -> httpx.AsyncClient:
+    """An HTTP client for the network sources.
+
+    Timeouts are set per request by each adapter; the client-wide one is a backstop.
+    Redirects are not followed: a vendor API that redirects is misconfigured.
+    """
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(30.0, connect=5.0),
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT},
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+
+
+@asynccontextmanager
+async def open_engine(
+    settings: Settings, *, only: Iterable[str] | None = None
+) -> AsyncIterator[Engine]:
+    """Yield an engine with every registered source; close everything after."""
+    store = FeedStore(settings.feed_db_path)
+    client = http_client()
+    try:
+        context = SourceContext(settings=settings, store=store, http=client)
+        yield Engine(load_sources(context, only=only), settings)
+    finally:
+        await client.aclose()
+        store.close()

@@ -1,0 +1,1 @@
+"""Source adapters: each one answers about one observable with a SourceResult."""

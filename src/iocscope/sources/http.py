@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -25,6 +26,28 @@ from iocscope.errors import RateLimited, UpstreamError, UpstreamTimeout
 # about one observable comes near it.
 MAX_BODY_BYTES = 5 * 1024 * 1024
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+
+
+class _DropQueryFilter(logging.Filter):
+    """Strip query strings from the URLs httpx logs.
+
+    Some vendors accept the API key only as a query parameter (Shodan's ``key``),
+    and httpx logs every request URL at INFO level.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_without_query(arg) for arg in record.args)
+        return True
+
+
+def _without_query(value: object) -> object:
+    if isinstance(value, httpx.URL) and value.query:
+        return value.copy_with(query=None)
+    return value
+
+
+logging.getLogger("httpx").addFilter(_DropQueryFilter())
 
 
 @dataclass(frozen=True)
@@ -76,9 +99,7 @@ def _clean_str(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = "".join(
-            "\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text
-        )
+        text = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
     return text
 
 

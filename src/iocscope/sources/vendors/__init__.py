@@ -1,0 +1,1 @@
+"""Network source adapters, one module per vendor API."""

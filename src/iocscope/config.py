@@ -44,6 +44,22 @@ class Settings(BaseSettings):
     weights: dict[str, float] = Field(default_factory=dict)
     # Sources that are never queried, by name.
     disabled_sources: list[str] = Field(default_factory=list)
+    # Skip every network source (reason "offline"): for air-gapped hosts, and for
+    # runs that must not open a connection.
+    offline: bool = False
+    # Per-source overrides of the spec's rate limit in `limits` notation
+    # ("4/minute"); "" or null removes the limit.
+    source_rate_limits: dict[str, str | None] = Field(default_factory=dict)
+    # Per-source overrides of the spec's daily quota; null removes it.
+    source_daily_quotas: dict[str, int | None] = Field(default_factory=dict)
+    # Consecutive failures (error or timeout) that open a source's circuit breaker.
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    # Seconds an open breaker waits before it lets one probe through.
+    breaker_cooldown_s: float = Field(default=60.0, gt=0)
+    # Seconds a source backs off after a 429 that carried no Retry-After.
+    rate_limit_backoff_s: float = Field(default=60.0, gt=0)
+    # VirusTotal engines that must flag an observable to call it malicious.
+    virustotal_malicious_engines: int = Field(default=3, ge=1)
     malicious_at: int = Field(default=75, ge=1, le=100)
     suspicious_at: int = Field(default=40, ge=1, le=100)
     # Networks shorter than this prefix are rejected: a /0 would match every list.
@@ -65,16 +81,33 @@ class Settings(BaseSettings):
     urlscan_api_key: SecretStr | None = None
     google_safebrowsing_api_key: SecretStr | None = None
     ipinfo_token: SecretStr | None = None
+    # CIRCL passive DNS uses HTTP basic auth; both are needed.
+    circl_pdns_user: str | None = None
+    circl_pdns_password: SecretStr | None = None
     # DNS servers for the dns and dnsbl sources as "host" or "host:port"; empty
     # means the system resolver configuration.
     dns_servers: list[str] = Field(default_factory=list)
+    # TheHive 5 connection for `iocscope thehive`.
+    thehive_url: str | None = None
+    thehive_api_key: SecretStr | None = None
+    thehive_organisation: str | None = None
+    # CA bundle to verify TheHive's TLS certificate; None uses the system store.
+    thehive_ca_bundle: Path | None = None
+    thehive_timeout_s: float = Field(default=30.0, gt=0)
+    # Observables with a higher TLP are left alone by the sync.
+    thehive_max_tlp: str = "amber"
+    # Seconds between two polls of `iocscope thehive watch`.
+    thehive_poll_interval_s: float = Field(default=60.0, gt=0)
+    # An iocscope service to enrich through, instead of the in-process engine.
+    thehive_iocscope_url: str | None = None
+    thehive_iocscope_api_key: SecretStr | None = None
     # SQLAlchemy URL for keys, credits and jobs; None means SQLite in data_dir.
     database_url: str | None = None
     # Redis URL for the shared cache, rate limits and job queue; None keeps them
     # in process.
     redis_url: SecretStr | None = None
 
-    @field_validator("default_tlp")
+    @field_validator("default_tlp", "thehive_max_tlp")
     @classmethod
     def _check_tlp(cls, value: str) -> str:
         return parse_tlp(value).label

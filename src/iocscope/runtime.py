@@ -1,4 +1,8 @@
-"""Assemble a ready engine from settings: store, HTTP client, sources, cache."""
+"""Assemble a ready engine from settings: store, HTTP client, sources, cache, governor.
+
+With ``redis_url`` set, the result cache and the upstream governor's budgets live in
+Redis, where every worker shares them. Without it, both stay in this process.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from iocscope.cache import RedisCache
 from iocscope.config import Settings
 from iocscope.engine import Engine
 from iocscope.feeds.store import FeedStore
+from iocscope.governor import UpstreamGovernor
 from iocscope.sources.base import SourceContext, load_sources
 
 USER_AGENT = "iocscope/0.1 (+self-hosted IOC enrichment)"
@@ -36,9 +42,16 @@ async def open_engine(
     """Yield an engine with every registered source; close everything after."""
     store = FeedStore(settings.feed_db_path)
     client = http_client()
+    redis_url = settings.secret("redis_url")
+    cache = RedisCache.from_url(redis_url) if redis_url else None
+    governor = UpstreamGovernor.from_settings(settings)
     try:
         context = SourceContext(settings=settings, store=store, http=client)
-        yield Engine(load_sources(context, only=only), settings)
+        sources = load_sources(context, only=only)
+        yield Engine(sources, settings, cache=cache, governor=governor)
     finally:
+        await governor.aclose()
+        if cache is not None:
+            await cache.aclose()
         await client.aclose()
         store.close()

@@ -101,6 +101,22 @@ class Settings(BaseSettings):
     # An iocscope service to enrich through, instead of the in-process engine.
     thehive_iocscope_url: str | None = None
     thehive_iocscope_api_key: SecretStr | None = None
+    # Service plans by name, merged over the defaults:
+    # {"team": {"monthly_credits": 500, "requests_per_minute": 60}}.
+    service_plans: dict[str, dict[str, int]] = Field(default_factory=dict)
+    # Credits one lookup costs, by observable type, merged over the defaults.
+    service_credit_costs: dict[str, int] = Field(default_factory=dict)
+    # Engine calls one bulk request or job runs at the same time.
+    service_bulk_concurrency: int = Field(default=8, ge=1)
+    # Run bulk jobs inside `iocscope serve` when no Redis queue is configured.
+    service_embedded_worker: bool = True
+    # Prefix of every Redis key iocscope writes.
+    redis_key_prefix: str = "iocscope"
+    # Bearer token that /metrics requires; None leaves /metrics open.
+    metrics_token: SecretStr | None = None
+    # Seconds one webhook delivery may take, and deliveries tried in all.
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    webhook_max_attempts: int = Field(default=3, ge=1)
     # SQLAlchemy URL for keys, credits and jobs; None means SQLite in data_dir.
     database_url: str | None = None
     # Redis URL for the shared cache, rate limits and job queue; None keeps them

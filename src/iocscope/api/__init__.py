@@ -1,0 +1,5 @@
+"""The HTTP API of service mode."""
+
+from iocscope.api.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,1 @@
+"""Service mode: tenants, API keys, plans, credits, usage and bulk jobs."""

@@ -1,0 +1,1 @@
+"""Bridges from iocscope to case-management tools (TheHive)."""

@@ -52,7 +52,7 @@ def parse_tlp(value: object) -> TLP:
         text = value.strip().lower()
         text = text.removeprefix("tlp:").removeprefix("tlp-").strip()
         text = text.replace("_", "+").replace(" ", "")
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             return parse_tlp(int(text))
         if text in _BY_NAME:
             return _BY_NAME[text]

@@ -40,11 +40,17 @@ Responder = Callable[[SeenRequest], Reply]
 class LoopbackServer:
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Reply | Responder] = {}
+        # The reply for any request no route matches; None answers 404.
+        self.fallback: Reply | Responder | None = None
         self.requests: list[SeenRequest] = []
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+        )
 
     @property
     def url(self) -> str:
@@ -81,7 +87,7 @@ class LoopbackServer:
                     body=self.rfile.read(length) if length else b"",
                 )
                 server.requests.append(seen)
-                route = server.routes.get((self.command, parts.path))
+                route = server.routes.get((self.command, parts.path), server.fallback)
                 if route is None:
                     reply = Reply(status=404, body=b'{"error": "no such route"}')
                 elif isinstance(route, Reply):
@@ -96,7 +102,9 @@ class LoopbackServer:
                     return
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
-                body = reply.body.encode() if isinstance(reply.body, str) else reply.body
+                body = (
+                    reply.body.encode() if isinstance(reply.body, str) else reply.body
+                )
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", reply.content_type)

@@ -12,8 +12,16 @@ from collections.abc import Iterable
 import httpx
 
 from iocscope.errors import UpstreamError
-from iocscope.models import ALL_TYPES, Observable, ObservableType, SourceResult, Status, Verdict
+from iocscope.models import (
+    ALL_TYPES,
+    Observable,
+    ObservableType,
+    SourceResult,
+    Status,
+    Verdict,
+)
 from iocscope.sources.base import Source, SourceContext, SourceSpec
+from iocscope.sources.categories import classify_categories
 from iocscope.sources.http import fetch
 from iocscope.tlp import TLP
 
@@ -60,7 +68,9 @@ class ExternalSource:
 
     async def lookup(self, observable: Observable) -> SourceResult:
         answer = await fetch(
-            self._client, "GET", f"{EXTERNAL_URL[0]}/lookup/{observable.value}",
+            self._client,
+            "GET",
+            f"{EXTERNAL_URL[0]}/lookup/{observable.value}",
             timeout_s=self.spec.timeout_s,
         )
         body = answer.json()
@@ -106,14 +116,15 @@ class CategorySource:
     )
 
     async def lookup(self, observable: Observable) -> SourceResult:
-        from iocscope.sources.categories import verdict_for_categories
-
         category = CATEGORIES.get(observable.value)
         if category is None:
             return SourceResult.not_found()
-        verdict = verdict_for_categories([category])
+        matches = classify_categories([category])
+        verdict = matches[0].verdict if matches else Verdict.UNKNOWN
         return SourceResult(
-            status=Status.OK, verdict=verdict, summary=f"category {category}",
+            status=Status.OK,
+            verdict=verdict,
+            summary=f"category {category}",
             data={"categories": [category]},
         )
 

@@ -16,6 +16,7 @@ from iocscope.config import Settings
 from iocscope.errors import InvalidTLP
 from iocscope.models import Status, Verdict
 from iocscope.runtime import open_engine
+from iocscope.tlp import parse_tlp
 from tests import sources_for_tests as plugin
 from tests.loopback import LoopbackServer, Reply
 from tests.plugins import registered_sources
@@ -39,12 +40,16 @@ def settings(tmp_path: Path) -> Settings:
 def plugin_sources(tmp_path: Path, loopback: LoopbackServer) -> Iterator[None]:
     plugin.LOCAL_LISTING.clear()
     plugin.EXTERNAL_URL[:] = [loopback.url]
-    loopback.route("GET", "/lookup/evil.example", Reply(body='{"verdict": "malicious"}'))
+    loopback.route(
+        "GET", "/lookup/evil.example", Reply(body='{"verdict": "malicious"}')
+    )
     with registered_sources(tmp_path / "plugin", ENTRY_POINTS):
         yield
 
 
-async def test_tlp_red_skips_external(settings: Settings, loopback: LoopbackServer) -> None:
+async def test_tlp_red_skips_external(
+    settings: Settings, loopback: LoopbackServer
+) -> None:
     plugin.LOCAL_LISTING["evil.example"] = (Verdict.SUSPICIOUS, "listed locally")
     async with open_engine(settings, only=LOCAL_AND_EXTERNAL) as engine:
         report = await engine.enrich("evil.example", tlp="red")
@@ -159,7 +164,9 @@ async def test_unsupported_type_is_skipped(settings: Settings) -> None:
     assert report.verdict is Verdict.UNKNOWN
 
 
-async def test_report_counts_statuses(settings: Settings, loopback: LoopbackServer) -> None:
+async def test_report_counts_statuses(
+    settings: Settings, loopback: LoopbackServer
+) -> None:
     plugin.LOCAL_LISTING["evil.example"] = (Verdict.MALICIOUS, "listed")
     async with open_engine(settings, only=LOCAL_AND_EXTERNAL) as engine:
         report = await engine.enrich("evil.example", tlp="amber")
@@ -184,6 +191,18 @@ async def test_report_is_valid_json(settings: Settings) -> None:
     async with open_engine(settings, only=["test_local_list"]) as engine:
         report = await engine.enrich("evil.example")
     document = json.loads(report.model_dump_json())
-    for field in ("risk_score", "verdict", "sources_queried", "sources_flagged",
-                  "enrichment", "tags"):
+    for field in (
+        "risk_score",
+        "verdict",
+        "sources_queried",
+        "sources_flagged",
+        "enrichment",
+        "tags",
+    ):
         assert field in document
+
+
+@pytest.mark.parametrize("label", ["¹", "٣", "tlp:", " ", "5", -1, True, 2.0])
+def test_odd_tlp_values_rejected(label: object) -> None:
+    with pytest.raises(InvalidTLP):
+        parse_tlp(label)

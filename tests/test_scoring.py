@@ -85,8 +85,11 @@ def test_known_benign_caps_one_source() -> None:
 
 
 def test_known_benign_caps_low_weight_source() -> None:
-    results = {"weak": flag(Verdict.MALICIOUS), "other": flag(Verdict.MALICIOUS),
-               "known_benign": benign()}
+    results = {
+        "weak": flag(Verdict.MALICIOUS),
+        "other": flag(Verdict.MALICIOUS),
+        "known_benign": benign(),
+    }
     result = assess(results, {"weak": 0.3}, POLICY)
     assert result.verdict is not Verdict.MALICIOUS
 

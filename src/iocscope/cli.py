@@ -1,73 +1,85 @@
 """The ``iocscope`` command line.
 
-The commands that need the web stack, the database or TheHive's client are loaded
-only when they are called, so ``iocscope enrich`` starts without importing them.
+The commands that need the web stack, the database or TheHive's client live in
+their own modules, imported only when the command line names them (or asks for the
+full help), so ``iocscope enrich`` starts without importing them.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 
-import click
 import typer
-from typer.core import TyperGroup
 
 from iocscope import cli_enrich, cli_sources
 
-# Command name -> (module, typer app attribute, command inside that app or None
-# to mount the whole app as a group).
-LAZY_COMMANDS: dict[str, tuple[str, str, str | None]] = {
-    "feeds": ("iocscope.cli_feeds", "app", None),
-    "serve": ("iocscope.cli_service", "app", "serve"),
-    "worker": ("iocscope.cli_service", "app", "worker"),
-    "keys": ("iocscope.cli_service", "keys_app", None),
-    "db": ("iocscope.cli_service", "db_app", None),
-    "thehive": ("iocscope.cli_thehive", "app", None),
+# Command name -> (module, attribute, kind). A "group" attribute is a typer app
+# mounted under the name; a "command" attribute is a function.
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "feeds": ("iocscope.cli_feeds", "app", "group"),
+    "serve": ("iocscope.cli_service", "serve", "command"),
+    "worker": ("iocscope.cli_service", "worker", "command"),
+    "keys": ("iocscope.cli_service", "keys_app", "group"),
+    "db": ("iocscope.cli_service", "db_app", "group"),
+    "thehive": ("iocscope.cli_thehive", "app", "group"),
 }
+CORE_COMMANDS = ("enrich", "sources")
 
 
-class LazyGroup(TyperGroup):
-    """A click group that imports some sub-commands on first use."""
+def build_app(args: Sequence[str] | None = None) -> typer.Typer:
+    """Build the CLI, mounting only the lazy commands that ``args`` may need.
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+    ``None`` mounts every command, as the full ``--help`` and the tests need.
+    """
+    app = typer.Typer(
+        help="Enrich IOCs (IP, network, domain, URL, hash, email) from many "
+        "threat-intelligence sources into one explainable verdict.",
+        no_args_is_help=True,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.command("enrich")(cli_enrich.enrich)
+    app.command("sources")(cli_sources.sources)
+    for name in _lazy_names(args):
+        _mount(app, name)
+    return app
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in LAZY_COMMANDS:
-            return _load_lazy(cmd_name)
-        return super().get_command(ctx, cmd_name)
+
+def _lazy_names(args: Sequence[str] | None) -> list[str]:
+    command = (
+        None if args is None else next((a for a in args if not a.startswith("-")), None)
+    )
+    if command in CORE_COMMANDS:
+        return []
+    if command in LAZY_COMMANDS:
+        return [command]
+    return list(LAZY_COMMANDS)
 
 
-def _load_lazy(name: str) -> click.Command | None:
-    module_name, attribute, sub_command = LAZY_COMMANDS[name]
+def _mount(app: typer.Typer, name: str) -> None:
+    module_name, attribute, kind = LAZY_COMMANDS[name]
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         missing = exc.name or module_name
-        raise click.ClickException(
+        message = (
             f"the '{name}' command is unavailable: module {missing} could not be "
             "imported; reinstall iocscope with `pip install -e .`"
-        ) from exc
-    command = typer.main.get_command(getattr(module, attribute))
-    if sub_command is None:
-        command.name = name
-        return command
-    if not isinstance(command, click.Group):
-        return command
-    return command.get_command(click.Context(command), sub_command)
+        )
 
+        def unavailable() -> None:
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(1)
 
-app = typer.Typer(
-    cls=LazyGroup,
-    help="Enrich IOCs (IP, domain, URL, hash, email) from many threat-intelligence "
-    "sources into one explainable verdict.",
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.command("enrich")(cli_enrich.enrich)
-app.command("sources")(cli_sources.sources)
+        app.command(name, help=f"(unavailable: {missing} missing)")(unavailable)
+        return
+    target = getattr(module, attribute)
+    if kind == "group":
+        app.add_typer(target, name=name)
+    else:
+        app.command(name)(target)
 
 
 def main() -> None:
@@ -75,4 +87,4 @@ def main() -> None:
         # An ASCII or C locale must not crash the output of non-ASCII vendor text.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
-    app()
+    build_app(sys.argv[1:])()

@@ -50,34 +50,47 @@ DataDirOption = Annotated[
 def enrich(
     value: Annotated[
         str | None,
-        typer.Argument(help="The observable: IP, network, domain, URL, hash or email. "
-        "Defanged forms such as hxxp://evil[.]example are accepted."),
+        typer.Argument(
+            help="The observable: IP, network, domain, URL, hash or email. "
+            "Defanged forms such as hxxp://evil[.]example are accepted."
+        ),
     ] = None,
     type_hint: Annotated[
         str | None,
-        typer.Option("--type", "-t", help="Observable type when detection is not "
-        "wanted: ip, cidr, domain (fqdn, hostname), url, md5, sha1, sha256, sha512, "
-        "hash, email."),
+        typer.Option(
+            "--type",
+            "-t",
+            help="Observable type, when detection is not wanted: ip, cidr, "
+            "domain (fqdn, hostname), url, md5, sha1, sha256, sha512, hash, email.",
+        ),
     ] = None,
     tlp: Annotated[
         str | None,
-        typer.Option(help="TLP of the observable: clear, green, amber, amber+strict, "
-        "red, or Cortex 0-3. Sources cleared for a lower TLP are skipped. Default: "
-        "the default_tlp setting (amber)."),
+        typer.Option(
+            help="TLP of the observable: clear, green, amber, amber+strict, "
+            "red, or Cortex 0-3. Sources cleared for a lower TLP are skipped. Default: "
+            "the default_tlp setting (amber)."
+        ),
     ] = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output format.")
     ] = OutputFormat.JSON,
     file: Annotated[
         str | None,
-        typer.Option("--file", help="Read observables from this file, one per line "
-        "(blank lines and lines starting with # are skipped), or - for stdin. "
-        "Writes JSON Lines, one document per input line, in input order."),
+        typer.Option(
+            "--file",
+            help="Read observables from this file, one per line "
+            "(blank lines and lines starting with # are skipped), or - for stdin. "
+            "Writes JSON Lines, one document per input line, in input order.",
+        ),
     ] = None,
     extract: Annotated[
         bool,
-        typer.Option("--extract", help="With --file: find observables in free text "
-        "(an alert, an e-mail, a report) instead of reading one per line."),
+        typer.Option(
+            "--extract",
+            help="With --file: find observables in free text "
+            "(an alert, an e-mail, a report) instead of reading one per line.",
+        ),
     ] = False,
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Ignore cached source answers.")
@@ -87,8 +100,9 @@ def enrich(
     ] = False,
     concurrency: Annotated[
         int,
-        typer.Option(min=1, max=64, help="With --file: observables enriched at the "
-        "same time."),
+        typer.Option(
+            min=1, max=64, help="With --file: observables enriched at the same time."
+        ),
     ] = 8,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -112,7 +126,9 @@ def enrich(
             code = asyncio.run(_enrich_value(settings, value, options))
         else:
             text = _read_input(file)
-            code = asyncio.run(_enrich_text(settings, text, extract, options, concurrency))
+            code = asyncio.run(
+                _enrich_text(settings, text, extract, options, concurrency)
+            )
     except InvalidInput as exc:
         _fail(exc.message)
     except IocscopeError as exc:
@@ -163,7 +179,9 @@ def exit_code(verdict: Verdict) -> int:
     return EXIT_OK
 
 
-def _emit_report(report: Report, options: _Options, out: TextIO, *, lines: bool) -> None:
+def _emit_report(
+    report: Report, options: _Options, out: TextIO, *, lines: bool
+) -> None:
     if options.output_format is OutputFormat.TABLE:
         console = Console(file=out, soft_wrap=False)
         print_table(console, report, show_skipped=options.show_skipped)
@@ -266,7 +284,7 @@ async def _ordered(
     run: Callable[[_Item], Awaitable[Report | InvalidInput]],
     concurrency: int,
 ) -> AsyncIterator[tuple[_Item, Report | InvalidInput]]:
-    """Run ``run`` over items with at most ``concurrency`` at once, yielding in order."""
+    """Run ``run`` over items, at most ``concurrency`` at once; yield in order."""
     window: deque[tuple[_Item, asyncio.Task[Report | InvalidInput]]] = deque()
     pending = iter(items)
     for item in pending:

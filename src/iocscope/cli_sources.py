@@ -43,7 +43,9 @@ async def describe_source(engine: Engine, name: str) -> dict[str, Any]:
     source = next(s for s in engine.sources if s.spec.name == name)
     spec = source.spec
     key_configured = (
-        None if spec.key_setting is None else bool(engine.settings.secret(spec.key_setting))
+        None
+        if spec.key_setting is None
+        else bool(engine.settings.secret(spec.key_setting))
     )
     row: dict[str, Any] = {
         "name": spec.name,
@@ -107,7 +109,12 @@ def _table(rows: list[dict[str, Any]]) -> Table:
             if health.get("last_error"):
                 status += f"; last error: {health['last_error']}"
         table.add_row(
-            row["name"], ", ".join(row["types"]), key, f"{row['weight']:g}",
-            row["max_tlp"], limits or "-", status,
+            row["name"],
+            ", ".join(row["types"]),
+            key,
+            f"{row['weight']:g}",
+            row["max_tlp"],
+            limits or "-",
+            status,
         )
     return table

@@ -126,9 +126,7 @@ class Engine:
     ) -> Report:
         started = time.monotonic()
         results = await self._fan_out(observable, tlp, refresh)
-        assessment = assess(
-            results, self.weights, self.policy, scope=observable.scope
-        )
+        assessment = assess(results, self.weights, self.policy, scope=observable.scope)
         return Report(
             observable=ObservableInfo.of(observable),
             risk_score=assessment.risk_score,
@@ -169,9 +167,11 @@ class Engine:
             for name, source in runnable.items()
         }
         if tasks:
-            done, pending = await asyncio.wait(tasks.values(), timeout=deadline)
+            _, pending = await asyncio.wait(tasks.values(), timeout=deadline)
             for task in pending:
                 task.cancel()
+            # Let the cancelled lookups unwind (closing their connections) first.
+            await asyncio.gather(*pending, return_exceptions=True)
         for name, task in tasks.items():
             results[name] = _task_result(task, deadline)
         return dict(sorted(results.items()))
@@ -184,6 +184,8 @@ class Engine:
             return "tlp"
         if spec.network and not observable.routable:
             return "non-routable"
+        if spec.network and self.settings.offline:
+            return "offline"
         if spec.key_setting and self.settings.secret(spec.key_setting) is None:
             return "no key"
         return None
@@ -203,7 +205,9 @@ class Engine:
         shared = self._in_flight.get(key)
         if shared is not None:
             return await asyncio.shield(shared)
-        future: asyncio.Future[SourceResult] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[SourceResult] = (
+            asyncio.get_running_loop().create_future()
+        )
         self._in_flight[key] = future
         try:
             result = await self._call(source, observable, deadline)
@@ -226,7 +230,9 @@ class Engine:
         refusal = await self.governor.admit(spec)
         if refusal is not None:
             return refusal
-        timeout = min(self.settings.source_timeouts.get(spec.name, spec.timeout_s), deadline)
+        timeout = min(
+            self.settings.source_timeouts.get(spec.name, spec.timeout_s), deadline
+        )
         started = time.monotonic()
         result = await _guarded(lambda: source.lookup(observable), spec, timeout)
         latency = round((time.monotonic() - started) * 1000)
@@ -255,22 +261,24 @@ class Engine:
 
 
 async def _guarded(
-    lookup: Callable[[], Awaitable[SourceResult]], spec: SourceSpec, timeout: float
+    lookup: Callable[[], Awaitable[SourceResult]], spec: SourceSpec, limit_s: float
 ) -> SourceResult:
     """Run one lookup and turn every failure into a result with a readable reason."""
     started = time.monotonic()
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit_s):
             return await lookup()
     except (TimeoutError, UpstreamTimeout, httpx.TimeoutException):
         elapsed = time.monotonic() - started
         return SourceResult(
             status=Status.TIMEOUT,
-            reason=f"no answer within {elapsed:.1f} s (limit {timeout:g} s)",
+            reason=f"no answer within {elapsed:.1f} s (limit {limit_s:g} s)",
         )
     except RateLimited as exc:
         return SourceResult(
-            status=Status.RATE_LIMITED, reason=exc.message, retry_after_s=exc.retry_after_s
+            status=Status.RATE_LIMITED,
+            reason=exc.message,
+            retry_after_s=exc.retry_after_s,
         )
     except SourceFailure as exc:
         return SourceResult(status=Status.ERROR, reason=exc.message)
@@ -281,7 +289,8 @@ async def _guarded(
     except Exception as exc:  # a bug in one source must not fail the lookup
         log.exception("source.lookup.crashed", source=spec.name)
         return SourceResult(
-            status=Status.ERROR, reason=f"internal error in source: {type(exc).__name__}"
+            status=Status.ERROR,
+            reason=f"internal error in source: {type(exc).__name__}",
         )
 
 

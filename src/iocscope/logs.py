@@ -25,7 +25,9 @@ class SecretRedactor:
 
     def __init__(self, secrets: Iterable[str]) -> None:
         # Short values would mask ordinary words; real keys are long.
-        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+        self._secrets = sorted(
+            {s for s in secrets if len(s) >= 6}, key=len, reverse=True
+        )
 
     def __call__(
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
@@ -58,9 +60,38 @@ def secret_values(settings: Settings) -> list[str]:
     return values
 
 
+class _StderrPrinter:
+    """A structlog logger that writes to whatever ``sys.stderr`` is at call time.
+
+    Binding the stream once would keep writing to a stream that a test runner or
+    an embedding program has since replaced and closed.
+    """
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+class _StderrHandler(logging.Handler):
+    """A stdlib handler that writes to whatever ``sys.stderr`` is at emit time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # logging must never raise into the caller
+            self.handleError(record)
+
+
+def _printer(*args: Any) -> _StderrPrinter:
+    return _StderrPrinter()
+
+
 def configure_logging(settings: Settings, *, level: int = logging.WARNING) -> None:
     """Send structlog and stdlib logging to stderr as key=value lines."""
-    logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s", force=True)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -73,6 +104,6 @@ def configure_logging(settings: Settings, *, level: int = logging.WARNING) -> No
             ),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_printer,
         cache_logger_on_first_use=False,
     )

@@ -27,7 +27,12 @@ class ObservableType(StrEnum):
 
 
 HASH_TYPES = frozenset(
-    {ObservableType.MD5, ObservableType.SHA1, ObservableType.SHA256, ObservableType.SHA512}
+    {
+        ObservableType.MD5,
+        ObservableType.SHA1,
+        ObservableType.SHA256,
+        ObservableType.SHA512,
+    }
 )
 ALL_TYPES = frozenset(ObservableType)
 

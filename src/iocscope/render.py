@@ -19,7 +19,9 @@ VERDICT_STYLES = {
 }
 
 
-def report_json(report: Report, *, ascii_only: bool = False, indent: int | None = 2) -> str:
+def report_json(
+    report: Report, *, ascii_only: bool = False, indent: int | None = 2
+) -> str:
     """Serialize a report; ``ascii_only`` escapes non-ASCII for non-UTF-8 outputs."""
     document: dict[str, Any] = report.model_dump(mode="json")
     return json.dumps(document, ensure_ascii=ascii_only, indent=indent)
@@ -47,7 +49,9 @@ def report_table(report: Report, *, show_skipped: bool = False) -> Group:
     if report.explanation:
         parts.append(Text("Why this score:", style="bold"))
         for line in report.explanation:
-            parts.append(Text(f"  {line.contribution:+d}  {line.source}: {line.reason}"))
+            parts.append(
+                Text(f"  {line.contribution:+d}  {line.source}: {line.reason}")
+            )
     if report.tags:
         parts.append(Text("tags: " + ", ".join(report.tags)))
     return Group(*parts)
@@ -77,5 +81,7 @@ def _sources_table(results: dict[str, SourceResult], *, show_skipped: bool) -> T
     return table
 
 
-def print_table(console: Console, report: Report, *, show_skipped: bool = False) -> None:
+def print_table(
+    console: Console, report: Report, *, show_skipped: bool = False
+) -> None:
     console.print(report_table(report, show_skipped=show_skipped))

@@ -206,3 +206,14 @@ async def test_report_is_valid_json(settings: Settings) -> None:
 def test_odd_tlp_values_rejected(label: object) -> None:
     with pytest.raises(InvalidTLP):
         parse_tlp(label)
+
+
+async def test_offline_skips_network_sources(
+    tmp_path: Path, loopback: LoopbackServer
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", offline=True)
+    async with open_engine(settings, only=LOCAL_AND_EXTERNAL) as engine:
+        report = await engine.enrich("evil.example", tlp="clear")
+    assert report.enrichment["test_external"].reason == "offline"
+    assert report.enrichment["test_local_list"].status is Status.NOT_FOUND
+    assert loopback.requests == []

@@ -223,7 +223,7 @@ async def test_slow_sources_time_out(
         result = report.enrichment[name]
         assert result.status is Status.TIMEOUT
         assert result.reason is not None
-        assert re.fullmatch(r"no answer within 1\.\d s \(limit 1 s\)", result.reason)
+        assert re.fullmatch(r"timed out after 1\.\d s \(limit 1 s\)", result.reason)
     for name in ("virustotal", "virustotal_mirror"):
         assert report.enrichment[name].status is Status.OK
         assert report.enrichment[name].verdict is Verdict.CLEAN

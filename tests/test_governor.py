@@ -27,7 +27,7 @@ SPEC = SourceSpec(
 )
 OK = SourceResult(status=Status.OK)
 ERROR = SourceResult(status=Status.ERROR, reason="upstream returned 500")
-TIMEOUT = SourceResult(status=Status.TIMEOUT, reason="no answer within 1.0 s")
+TIMEOUT = SourceResult(status=Status.TIMEOUT, reason="timed out after 1.0 s")
 
 
 class Clock:

@@ -1,9 +1,10 @@
 """The enrichment engine: policy gates, cache, and a parallel fan-out to sources.
 
 For one observable the engine decides per source whether it may run (type, TLP,
-address scope, key, budget), answers from the cache where it can, runs the rest
-concurrently under a per-source deadline and an overall one, and scores the
-results. A failing source never fails the lookup: it becomes a status.
+address scope, key, budget). It serves cached results where it can, runs the
+remaining lookups concurrently under a per-source deadline and an overall one,
+and scores the results. A failing source never fails the lookup: it becomes a
+status.
 """
 
 from __future__ import annotations
@@ -272,7 +273,7 @@ async def _guarded(
         elapsed = time.monotonic() - started
         return SourceResult(
             status=Status.TIMEOUT,
-            reason=f"no answer within {elapsed:.1f} s (limit {limit_s:g} s)",
+            reason=f"timed out after {elapsed:.1f} s (limit {limit_s:g} s)",
         )
     except RateLimited as exc:
         return SourceResult(

@@ -20,10 +20,10 @@ from iocscope.api.schemas import (
     SourcesResponse,
     UsageResponse,
 )
+from iocscope.inventory import describe_sources
 from iocscope.service.accounting import current_period
 from iocscope.service.keys import Principal
 from iocscope.service.state import option
-from iocscope.sources.base import SourceSpec
 
 log = structlog.get_logger(__name__)
 
@@ -38,33 +38,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.get("/v1/sources", response_model=SourcesResponse, responses=_ERRORS)
 async def sources(request: Request, principal: Tenant) -> SourcesResponse:
-    """List the enabled sources; says whether a key is set, never the key."""
-    engine = service(request).engine
-    infos = [
-        _source_info(spec, engine.settings.secret(spec.key_setting)
-                     if spec.key_setting else None,
-                     engine.weights.get(spec.name, spec.weight))
-        for spec in engine.specs().values()
-    ]
+    """List the enabled sources with their budgets and state; never a key."""
+    rows = await describe_sources(service(request).engine)
+    infos = [SourceInfo.model_validate(row) for row in rows]
     return SourcesResponse(sources=sorted(infos, key=lambda info: info.name))
-
-
-def _source_info(spec: SourceSpec, key: str | None, weight: float) -> SourceInfo:
-    configured = (key is not None) if spec.needs_key else None
-    # NOTE: "status" reflects configuration only; live health and circuit
-    # breaker state are not exposed by the engine yet.
-    status = "no key" if configured is False else "ready"
-    return SourceInfo(
-        name=spec.name,
-        description=spec.description,
-        types=sorted(t.value for t in spec.types),
-        network=spec.network,
-        needs_key=spec.needs_key,
-        key_configured=configured,
-        weight=weight,
-        max_tlp=spec.max_tlp.label,
-        status=status,
-    )
 
 
 @router.get("/v1/usage", response_model=UsageResponse, responses=_ERRORS)

@@ -115,6 +115,16 @@ class JobResponse(BaseModel):
     next_offset: int | None = None
 
 
+class SourceHealthInfo(BaseModel):
+    quota_left: int | None
+    breaker: str
+    consecutive_failures: int
+    # UNIX times.
+    backoff_until: float | None
+    last_error: str | None
+    last_error_at: float | None
+
+
 class SourceInfo(BaseModel):
     name: str
     description: str
@@ -124,7 +134,14 @@ class SourceInfo(BaseModel):
     key_configured: bool | None
     weight: float
     max_tlp: str
+    timeout_s: float
+    rate_limit: str | None
+    daily_quota: int | None
+    cost: str
+    # ready, no key, offline, or a source's own state such as "feed not imported".
     status: str
+    # Budget and circuit breaker of a network source; null for local sources.
+    health: SourceHealthInfo | None
 
 
 class SourcesResponse(BaseModel):

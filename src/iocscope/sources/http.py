@@ -1,9 +1,9 @@
 """HTTP plumbing shared by the network adapters.
 
-One call, :func:`fetch`, sends a request with explicit timeouts, reads at most
-``max_bytes``, retries once with jitter on a connection error or a 5xx, and turns
-every failure into a :class:`~iocscope.errors.SourceFailure` with a readable message
-that never contains the request's headers (where API keys travel). Adapters map the
+One call, :func:`fetch`, sends a request with explicit timeouts and reads at most
+``max_bytes``. It retries once with jitter on a connection error or a 5xx. Every
+failure becomes a :class:`~iocscope.errors.SourceFailure` with a readable message,
+which never contains the request's headers, where API keys travel. Adapters map the
 vendor's own bodies; this module knows only HTTP.
 """
 
@@ -22,8 +22,8 @@ import httpx
 
 from iocscope.errors import RateLimited, UpstreamError, UpstreamTimeout
 
-# Bodies larger than this are cut off and reported as an error: no vendor answer
-# about one observable comes near it.
+# Bodies larger than this are cut off and reported as an error, because no vendor
+# response about one observable comes near this size.
 MAX_BODY_BYTES = 5 * 1024 * 1024
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 
@@ -134,7 +134,7 @@ async def fetch(
         try:
             answer = await _send(client, method, url, remaining, max_bytes, kwargs)
         except httpx.TimeoutException:
-            raise UpstreamTimeout(f"no answer within {timeout_s:g} s") from None
+            raise UpstreamTimeout(f"timed out: no response within {timeout_s:g} s") from None
         except httpx.TransportError as exc:
             if attempt + 1 < attempts and await _pause(deadline):
                 continue
@@ -143,7 +143,7 @@ async def fetch(
             if await _pause(deadline):
                 continue
         return _check_status(answer, ok_statuses)
-    raise UpstreamTimeout(f"no answer within {timeout_s:g} s")
+    raise UpstreamTimeout(f"timed out: no response within {timeout_s:g} s")
 
 
 async def _send(

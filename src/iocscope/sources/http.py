@@ -126,6 +126,7 @@ async def fetch(
     connection failure, and UpstreamTimeout when no answer came in ``timeout_s``.
     """
     deadline = time.monotonic() + timeout_s
+    timed_out = f"timed out: no response within {timeout_s:g} s"
     attempts = 2 if retry else 1
     for attempt in range(attempts):
         remaining = deadline - time.monotonic()
@@ -134,7 +135,7 @@ async def fetch(
         try:
             answer = await _send(client, method, url, remaining, max_bytes, kwargs)
         except httpx.TimeoutException:
-            raise UpstreamTimeout(f"timed out: no response within {timeout_s:g} s") from None
+            raise UpstreamTimeout(timed_out) from None
         except httpx.TransportError as exc:
             if attempt + 1 < attempts and await _pause(deadline):
                 continue
@@ -143,7 +144,7 @@ async def fetch(
             if await _pause(deadline):
                 continue
         return _check_status(answer, ok_statuses)
-    raise UpstreamTimeout(f"timed out: no response within {timeout_s:g} s")
+    raise UpstreamTimeout(timed_out)
 
 
 async def _send(

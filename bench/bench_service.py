@@ -57,8 +57,11 @@ class BenchSettings(Settings):
 
 
 class SyntheticSource:
-    spec = SourceSpec(name="synthetic", types=frozenset(ALL_TYPES),
-                      description="in-memory source for the benchmark")
+    spec = SourceSpec(
+        name="synthetic",
+        types=frozenset(ALL_TYPES),
+        description="in-memory source for the benchmark",
+    )
 
     async def lookup(self, observable: Observable) -> SourceResult:
         return SourceResult.not_found()
@@ -79,13 +82,14 @@ async def make_key(settings: Settings) -> str:
         await engine.dispose()
 
 
-async def client(url: str, key: str, number: int,
-                 latencies: list[float], statuses: Counter[int]) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=30,
-                                 headers={"X-API-Key": key}) as http:
+async def client(
+    url: str, key: str, number: int, latencies: list[float], statuses: Counter[int]
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, headers={"X-API-Key": key}
+    ) as http:
         for n in range(LOOKUPS):
-            body = {"value": f"10.{number}.{n // 250}.{n % 250 + 1}",
-                    "refresh": True}
+            body = {"value": f"10.{number}.{n // 250}.{n % 250 + 1}", "refresh": True}
             started = time.perf_counter()
             response = await http.post("/v1/ioc/enrich", json=body)
             latencies.append(time.perf_counter() - started)
@@ -97,8 +101,9 @@ async def load(url: str, key: str) -> dict[str, Any]:
     statuses: Counter[int] = Counter()
     started = time.perf_counter()
     await asyncio.wait_for(
-        asyncio.gather(*(client(url, key, n, latencies, statuses)
-                         for n in range(CLIENTS))),
+        asyncio.gather(
+            *(client(url, key, n, latencies, statuses) for n in range(CLIENTS))
+        ),
         RUN_LIMIT_S,
     )
     elapsed = time.perf_counter() - started
@@ -121,8 +126,9 @@ def run(backend: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data_dir:
         fields: dict[str, Any] = {
             "data_dir": Path(data_dir),
-            "service_plans": {"bench": {"monthly_credits": CREDITS,
-                                        "requests_per_minute": PER_MINUTE}},
+            "service_plans": {
+                "bench": {"monthly_credits": CREDITS, "requests_per_minute": PER_MINUTE}
+            },
         }
         database = None
         if backend == "postgres":
@@ -147,10 +153,12 @@ def serve_and_load(settings: BenchSettings) -> dict[str, Any]:
     key = asyncio.run(make_key(settings))
     app = create_app(settings, engine=Engine([SyntheticSource()], settings))
     sock = free_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", log_config=None,
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                              daemon=True)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", log_config=None, access_log=False)
+    )
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True
+    )
     thread.start()
     while not server.started:
         time.sleep(0.05)
@@ -197,20 +205,25 @@ def write_docs(sections: list[str]) -> None:
     start = text.find("## Service")
     if start != -1:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + (text[end + 1:] if end != -1 else "")
+        text = text[:start] + (text[end + 1 :] if end != -1 else "")
     text = text.rstrip("\n") + "\n\n" + "\n".join(header + sections)
     DOCS.write_text(text)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"],
-                        default="sqlite")
-    parser.add_argument("--write", action="store_true",
-                        help="replace the Service section of docs/benchmarks.md")
+    parser.add_argument(
+        "--backend", choices=["sqlite", "postgres", "both"], default="sqlite"
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="replace the Service section of docs/benchmarks.md",
+    )
     arguments = parser.parse_args()
-    backends = ["sqlite", "postgres"] if arguments.backend == "both" else [
-        arguments.backend]
+    backends = (
+        ["sqlite", "postgres"] if arguments.backend == "both" else [arguments.backend]
+    )
     sections = []
     for backend in backends:
         result = run(backend)

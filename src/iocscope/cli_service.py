@@ -127,8 +127,12 @@ def keys_list(data_dir: DataDir = None) -> None:
     table = Table("id", "tenant", "plan", "created", "last used", "revoked")
     for info in infos:
         table.add_row(
-            str(info.id), info.tenant, info.plan, _when(info.created_at),
-            _when(info.last_used_at), _when(info.revoked_at),
+            str(info.id),
+            info.tenant,
+            info.plan,
+            _when(info.created_at),
+            _when(info.last_used_at),
+            _when(info.revoked_at),
         )
     console.print(table)
 

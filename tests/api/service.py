@@ -63,8 +63,9 @@ class ServiceSettings(Settings):
 class RecordingSource:
     """A test source that counts calls per canonical value."""
 
-    def __init__(self, name: str, *, network: bool, max_tlp: TLP = TLP.RED,
-                 cache_s: int = 300) -> None:
+    def __init__(
+        self, name: str, *, network: bool, max_tlp: TLP = TLP.RED, cache_s: int = 300
+    ) -> None:
         self.spec = SourceSpec(
             name=name,
             types=frozenset(ALL_TYPES),
@@ -148,16 +149,19 @@ def run_server(
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level=log_level, log_config=None,
-                            lifespan="on", limit_concurrency=1000)
+    config = uvicorn.Config(
+        app, log_level=log_level, log_config=None, lifespan="on", limit_concurrency=1000
+    )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True
+    )
     thread.start()
     _wait_started(server, thread)
     try:
-        yield RunningService(f"http://127.0.0.1:{port}", settings, local, remote,
-                             extra={"app": app})
+        yield RunningService(
+            f"http://127.0.0.1:{port}", settings, local, remote, extra={"app": app}
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=30)

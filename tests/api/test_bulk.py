@@ -20,21 +20,32 @@ from tests.api.conftest import StartService
 from tests.api.service import RunningService
 from tests.loopback import LoopbackServer, Reply, SeenRequest
 
-PRIVATE_IPS = ["10.0.0.5", "192.168.1.20", "172.16.4.4", "100.64.0.1",
-               "169.254.169.254", "127.0.0.1", "fd00::1", "0.0.0.0", "192.0.2.10"]
+PRIVATE_IPS = [
+    "10.0.0.5",
+    "192.168.1.20",
+    "172.16.4.4",
+    "100.64.0.1",
+    "169.254.169.254",
+    "127.0.0.1",
+    "fd00::1",
+    "0.0.0.0",
+    "192.0.2.10",
+]
 BAD_MD5 = "d41d8cd98f00b204e9800998ecf8427z"
 
 
 def bulk(service: RunningService, key: str, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{service.url}/v1/ioc/bulk", json=body,
-                      headers={"X-API-Key": key}, timeout=60)
+    return httpx.post(
+        f"{service.url}/v1/ioc/bulk", json=body, headers={"X-API-Key": key}, timeout=60
+    )
 
 
 def wait_for_job(service: RunningService, key: str, job_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        response = httpx.get(f"{service.url}/v1/jobs/{job_id}",
-                             headers={"X-API-Key": key})
+        response = httpx.get(
+            f"{service.url}/v1/jobs/{job_id}", headers={"X-API-Key": key}
+        )
         assert response.status_code == 200
         job: dict[str, Any] = response.json()
         assert job["progress"]["done"] <= job["progress"]["total"]
@@ -90,9 +101,14 @@ def canonical_keys(settings: Settings, items: list[dict[str, str]]) -> set[str]:
 
 def test_sync_bulk_collapses_duplicates(service: RunningService) -> None:
     key = service.create_key("acme", "business")
-    items = [{"value": "evil.example"}, {"value": "EVIL[.]example"},
-             {"value": " evil.example "}, {"value": BAD_MD5, "type": "md5"},
-             {"value": "10.0.0.5"}, {"value": "198.51.100.77"}]
+    items = [
+        {"value": "evil.example"},
+        {"value": "EVIL[.]example"},
+        {"value": " evil.example "},
+        {"value": BAD_MD5, "type": "md5"},
+        {"value": "10.0.0.5"},
+        {"value": "198.51.100.77"},
+    ]
     response = bulk(service, key, {"items": items})
     assert response.status_code == 200
     body = response.json()
@@ -126,8 +142,9 @@ def test_thousand_items_via_job(service: RunningService) -> None:
     assert job["status"] == "finished"
     assert job["progress"] == {"done": 1000, "total": 1000}
 
-    page = httpx.get(accepted["status_url"], params={"limit": 1000},
-                     headers={"X-API-Key": key}).json()
+    page = httpx.get(
+        accepted["status_url"], params={"limit": 1000}, headers={"X-API-Key": key}
+    ).json()
     results = page["results"]
     assert [entry["index"] for entry in results] == list(range(1000))
     bad = results[500]
@@ -165,10 +182,12 @@ def test_job_results_paginate(service: RunningService) -> None:
     job_id = bulk(service, key, {"items": items}).json()["job_id"]
     wait_for_job(service, key, job_id)
     url = f"{service.url}/v1/jobs/{job_id}"
-    first = httpx.get(url, params={"offset": 0, "limit": 100},
-                      headers={"X-API-Key": key}).json()
-    second = httpx.get(url, params={"offset": 100, "limit": 100},
-                       headers={"X-API-Key": key}).json()
+    first = httpx.get(
+        url, params={"offset": 0, "limit": 100}, headers={"X-API-Key": key}
+    ).json()
+    second = httpx.get(
+        url, params={"offset": 100, "limit": 100}, headers={"X-API-Key": key}
+    ).json()
     assert len(first["results"]) == 100
     assert first["next_offset"] == 100
     assert [e["index"] for e in second["results"]] == list(range(100, 150))
@@ -177,8 +196,9 @@ def test_job_results_paginate(service: RunningService) -> None:
 
 def test_unknown_job_is_404(service: RunningService) -> None:
     key = service.create_key("acme", "business")
-    response = httpx.get(f"{service.url}/v1/jobs/0123456789abcdef",
-                         headers={"X-API-Key": key})
+    response = httpx.get(
+        f"{service.url}/v1/jobs/0123456789abcdef", headers={"X-API-Key": key}
+    )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "job_not_found"
 
@@ -188,15 +208,19 @@ def test_other_tenants_job_is_404(service: RunningService) -> None:
     other = service.create_key("other", "business")
     items = [{"value": f"own{i}.example"} for i in range(101)]
     job_id = bulk(service, owner, {"items": items}).json()["job_id"]
-    response = httpx.get(f"{service.url}/v1/jobs/{job_id}",
-                         headers={"X-API-Key": other})
+    response = httpx.get(
+        f"{service.url}/v1/jobs/{job_id}", headers={"X-API-Key": other}
+    )
     assert response.status_code == 404
 
 
 def test_bulk_rejects_bad_webhook_scheme(service: RunningService) -> None:
     key = service.create_key("acme", "business")
-    response = bulk(service, key, {"items": [{"value": "a.example"}],
-                                   "webhook_url": "file:///etc/passwd"})
+    response = bulk(
+        service,
+        key,
+        {"items": [{"value": "a.example"}], "webhook_url": "file:///etc/passwd"},
+    )
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "webhook_url"
 
@@ -218,8 +242,9 @@ def test_webhook_signed_and_retried(
     loopback.route("POST", "/hook", receive)
     key = service.create_key("hooked", "business")
     items = [{"value": f"hook{i}.example"} for i in range(120)]
-    response = bulk(service, key, {"items": items,
-                                   "webhook_url": f"{loopback.url}/hook"})
+    response = bulk(
+        service, key, {"items": items, "webhook_url": f"{loopback.url}/hook"}
+    )
     job_id = response.json()["job_id"]
     wait_for_job(service, key, job_id)
     deadline = time.monotonic() + 20

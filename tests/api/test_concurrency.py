@@ -18,8 +18,9 @@ IP_COST = 3
 
 async def _client(url: str, key: str, client_no: int) -> list[int]:
     statuses = []
-    async with httpx.AsyncClient(base_url=url, timeout=60,
-                                 headers={"X-API-Key": key}) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=60, headers={"X-API-Key": key}
+    ) as client:
         for n in range(LOOKUPS_PER_CLIENT):
             body = {"value": f"198.51.{client_no}.{n + 1}", "refresh": True}
             response = await client.post("/v1/ioc/enrich", json=body)
@@ -28,9 +29,7 @@ async def _client(url: str, key: str, client_no: int) -> list[int]:
 
 
 async def _run_all(url: str, key: str) -> Counter[int]:
-    batches = await asyncio.gather(
-        *(_client(url, key, n) for n in range(CLIENTS))
-    )
+    batches = await asyncio.gather(*(_client(url, key, n) for n in range(CLIENTS)))
     return Counter(status for batch in batches for status in batch)
 
 

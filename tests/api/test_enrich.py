@@ -11,10 +11,15 @@ RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset
 CREDIT_HEADERS = ("X-Credits-Used", "X-Credits-Remaining")
 
 
-def enrich(service: RunningService, key: str, body: dict[str, object],
-           **headers: str) -> httpx.Response:
-    return httpx.post(f"{service.url}/v1/ioc/enrich", json=body,
-                      headers={"X-API-Key": key, **headers}, timeout=30)
+def enrich(
+    service: RunningService, key: str, body: dict[str, object], **headers: str
+) -> httpx.Response:
+    return httpx.post(
+        f"{service.url}/v1/ioc/enrich",
+        json=body,
+        headers={"X-API-Key": key, **headers},
+        timeout=30,
+    )
 
 
 def test_enrich_returns_report_with_credits(service: RunningService) -> None:
@@ -24,8 +29,13 @@ def test_enrich_returns_report_with_credits(service: RunningService) -> None:
     report = response.json()
     assert report["observable"]["value"] == "evil.example"
     assert report["verdict"] == "malicious"
-    for name in ("risk_score", "sources_queried", "sources_flagged",
-                 "enrichment", "tags"):
+    for name in (
+        "risk_score",
+        "sources_queried",
+        "sources_flagged",
+        "enrichment",
+        "tags",
+    ):
         assert name in report
     assert report["credits"] == {"charged": 3, "remaining": 497}
     assert response.headers["X-Credits-Used"] == "3"
@@ -38,9 +48,13 @@ def test_enrich_returns_report_with_credits(service: RunningService) -> None:
 
 def test_enrich_costs_by_type(service: RunningService) -> None:
     key = service.create_key("acme", "team")
-    expected = {"198.51.100.7": 3, "http://costs.example/a": 4,
-                "d41d8cd98f00b204e9800998ecf8427e": 4,
-                "someone@costs.example": 5, "198.51.100.0/24": 5}
+    expected = {
+        "198.51.100.7": 3,
+        "http://costs.example/a": 4,
+        "d41d8cd98f00b204e9800998ecf8427e": 4,
+        "someone@costs.example": 5,
+        "198.51.100.0/24": 5,
+    }
     for value, cost in expected.items():
         report = enrich(service, key, {"value": value}).json()
         assert report["credits"]["charged"] == cost, value
@@ -52,8 +66,9 @@ def test_full_cache_hit_costs_one(service: RunningService) -> None:
     second = enrich(service, key, {"value": "CACHED.example"}).json()
     assert first["credits"]["charged"] == 3
     assert second["credits"]["charged"] == 1
-    assert all(r["cached"] for r in second["enrichment"].values()
-               if r["status"] != "skipped")
+    assert all(
+        r["cached"] for r in second["enrichment"].values() if r["status"] != "skipped"
+    )
 
 
 def test_refresh_bypasses_cache(service: RunningService) -> None:
@@ -91,8 +106,9 @@ def test_tlp_red_skips_capped_source(service: RunningService) -> None:
 
 def test_bad_observable_is_400_and_free(service: RunningService) -> None:
     key = service.create_key("acme", "team")
-    response = enrich(service, key, {"value": "d41d8cd98f00b204e9800998ecf8427z",
-                                     "type": "md5"})
+    response = enrich(
+        service, key, {"value": "d41d8cd98f00b204e9800998ecf8427z", "type": "md5"}
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error"
@@ -121,18 +137,22 @@ def test_schema_error_is_422_envelope(service: RunningService) -> None:
 
 def test_malformed_json_is_422(service: RunningService) -> None:
     key = service.create_key("acme", "team")
-    response = httpx.post(f"{service.url}/v1/ioc/enrich", content=b"{not json",
-                          headers={"X-API-Key": key,
-                                   "Content-Type": "application/json"})
+    response = httpx.post(
+        f"{service.url}/v1/ioc/enrich",
+        content=b"{not json",
+        headers={"X-API-Key": key, "Content-Type": "application/json"},
+    )
     assert response.status_code == 422
     assert response.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_bearer_auth_accepted(service: RunningService) -> None:
     key = service.create_key("acme", "team")
-    response = httpx.post(f"{service.url}/v1/ioc/enrich",
-                          json={"value": "198.51.100.9"},
-                          headers={"Authorization": f"Bearer {key}"})
+    response = httpx.post(
+        f"{service.url}/v1/ioc/enrich",
+        json={"value": "198.51.100.9"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert response.status_code == 200
 
 
@@ -185,12 +205,17 @@ def test_rate_limit_is_429(service: RunningService) -> None:
 
 def test_request_id_echoed_or_generated(service: RunningService) -> None:
     key = service.create_key("acme", "team")
-    echoed = enrich(service, key, {"value": "198.51.100.4"},
-                    **{"X-Request-Id": "abc-123"})
+    echoed = enrich(
+        service, key, {"value": "198.51.100.4"}, **{"X-Request-Id": "abc-123"}
+    )
     assert echoed.headers["X-Request-Id"] == "abc-123"
     assert echoed.json()["request_id"] == "abc-123"
-    odd = enrich(service, key, {"value": "198.51.100.4"},
-                 **{"X-Request-Id": "bad id with spaces"})
+    odd = enrich(
+        service,
+        key,
+        {"value": "198.51.100.4"},
+        **{"X-Request-Id": "bad id with spaces"},
+    )
     assert odd.headers["X-Request-Id"] != "bad id with spaces"
     assert len(odd.headers["X-Request-Id"]) == 32
 

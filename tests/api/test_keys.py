@@ -38,8 +38,16 @@ def cli(*args: str) -> str:
 
 
 def create_via_cli(data_dir: Path, tenant: str, plan: str) -> str:
-    output = cli("keys", "create", "--tenant", tenant, "--plan", plan,
-                 "--data-dir", str(data_dir))
+    output = cli(
+        "keys",
+        "create",
+        "--tenant",
+        tenant,
+        "--plan",
+        plan,
+        "--data-dir",
+        str(data_dir),
+    )
     match = KEY_PATTERN.search(output)
     assert match is not None, output
     return match.group(1)
@@ -57,9 +65,19 @@ def test_cli_creates_lists_revokes(tmp_path: Path) -> None:
 def test_cli_rejects_unknown_plan(tmp_path: Path) -> None:
     from iocscope.cli_service import app
 
-    result = CliRunner().invoke(app, ["keys", "create", "--tenant", "a",
-                                      "--plan", "platinum",
-                                      "--data-dir", str(tmp_path)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "keys",
+            "create",
+            "--tenant",
+            "a",
+            "--plan",
+            "platinum",
+            "--data-dir",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code != 0
     assert "platinum" in result.output
 
@@ -84,8 +102,11 @@ def test_logs_never_show_keys(
         for key in keys:
             _exercise(service, key)
         _exercise(service, revoked)
-        httpx.post(f"{service.url}/v1/ioc/enrich", json={"value": "a.example"},
-                   headers={"X-API-Key": keys[0] + "x"})
+        httpx.post(
+            f"{service.url}/v1/ioc/enrich",
+            json={"value": "a.example"},
+            headers={"X-API-Key": keys[0] + "x"},
+        )
     captured = capfd.readouterr()
     logs = captured.out + captured.err
     assert "request" in logs or "service.started" in logs
@@ -96,10 +117,14 @@ def test_logs_never_show_keys(
 
 def _exercise(service: RunningService, key: str) -> None:
     for headers in ({"X-API-Key": key}, {"Authorization": f"Bearer {key}"}):
-        httpx.post(f"{service.url}/v1/ioc/enrich", json={"value": "evil.example"},
-                   headers=headers)
-        httpx.post(f"{service.url}/v1/ioc/enrich", json={"value": "bad..x"},
-                   headers=headers)
+        httpx.post(
+            f"{service.url}/v1/ioc/enrich",
+            json={"value": "evil.example"},
+            headers=headers,
+        )
+        httpx.post(
+            f"{service.url}/v1/ioc/enrich", json={"value": "bad..x"}, headers=headers
+        )
         httpx.get(f"{service.url}/v1/usage", headers=headers)
 
 

@@ -7,8 +7,14 @@ import httpx
 from tests.api.conftest import StartService
 from tests.api.service import RunningService
 
-ALL_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
-               "X-Credits-Used", "X-Credits-Remaining", "X-Request-Id")
+ALL_HEADERS = (
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "X-Credits-Used",
+    "X-Credits-Remaining",
+    "X-Request-Id",
+)
 
 
 def test_sources_list_without_keys(service: RunningService) -> None:
@@ -35,8 +41,9 @@ def test_usage_counts_by_type(service: RunningService) -> None:
     key = service.create_key("acme", "team")
     headers = {"X-API-Key": key}
     for value in ("198.51.100.1", "198.51.100.2", "a@usage.example"):
-        httpx.post(f"{service.url}/v1/ioc/enrich", json={"value": value},
-                   headers=headers)
+        httpx.post(
+            f"{service.url}/v1/ioc/enrich", json={"value": value}, headers=headers
+        )
     response = httpx.get(f"{service.url}/v1/usage", headers=headers)
     assert response.status_code == 200
     usage = response.json()
@@ -61,11 +68,16 @@ def test_healthz_without_auth(service: RunningService) -> None:
 
 def test_metrics_count_requests(service: RunningService) -> None:
     key = service.create_key("acme", "team")
-    httpx.post(f"{service.url}/v1/ioc/enrich", json={"value": "evil.example"},
-               headers={"X-API-Key": key})
+    httpx.post(
+        f"{service.url}/v1/ioc/enrich",
+        json={"value": "evil.example"},
+        headers={"X-API-Key": key},
+    )
     text = httpx.get(f"{service.url}/metrics").text
-    assert ('iocscope_http_requests_total{method="POST",'
-            'route="/v1/ioc/enrich",status="200"} 1.0') in text
+    assert (
+        'iocscope_http_requests_total{method="POST",'
+        'route="/v1/ioc/enrich",status="200"} 1.0'
+    ) in text
     assert 'iocscope_lookups_total{verdict="malicious"} 1.0' in text
     assert "iocscope_credits_charged_total 3.0" in text
     assert "iocscope_http_request_duration_seconds_bucket" in text
@@ -74,8 +86,10 @@ def test_metrics_count_requests(service: RunningService) -> None:
 def test_metrics_token_required_when_set(start_service: StartService) -> None:
     service = start_service(metrics_token="metrics-secret-token")
     assert httpx.get(f"{service.url}/metrics").status_code == 401
-    allowed = httpx.get(f"{service.url}/metrics",
-                        headers={"Authorization": "Bearer metrics-secret-token"})
+    allowed = httpx.get(
+        f"{service.url}/metrics",
+        headers={"Authorization": "Bearer metrics-secret-token"},
+    )
     assert allowed.status_code == 200
 
 
@@ -94,8 +108,9 @@ def test_unexpected_error_is_500_envelope(service: RunningService) -> None:
         raise RuntimeError("secret internal detail")
 
     state.ledger.usage_by_type = broken
-    response = httpx.get(f"{service.url}/v1/usage", headers={"X-API-Key": key},
-                         timeout=30)
+    response = httpx.get(
+        f"{service.url}/v1/usage", headers={"X-API-Key": key}, timeout=30
+    )
     assert response.status_code == 500
     error = response.json()["error"]
     assert error["code"] == "internal_error"

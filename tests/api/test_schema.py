@@ -65,8 +65,12 @@ def test_api_conforms_to_schema(
 
 def _fuzz(operation: schemathesis.APIOperation, key: str) -> None:
     @given(case=operation.as_strategy())
-    @settings(max_examples=40, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=40,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def check(case: schemathesis.Case) -> None:
         case.call_and_validate(headers={"X-API-Key": key}, checks=CHECKS, timeout=30)
 

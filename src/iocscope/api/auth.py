@@ -37,7 +37,8 @@ async def require_tenant(request: Request) -> Principal:
     key = presented_key(request)
     if key is None:
         raise ApiError(
-            401, "missing_api_key",
+            401,
+            "missing_api_key",
             "missing API key; send it in the X-API-Key header or as "
             "Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
@@ -45,9 +46,9 @@ async def require_tenant(request: Request) -> Principal:
     principal = await authenticate(state.sessions, key)
     if principal is None:
         raise ApiError(
-            401, "invalid_api_key",
-            "the API key is unknown or revoked; create one with "
-            "`iocscope keys create`",
+            401,
+            "invalid_api_key",
+            "the API key is unknown or revoked; create one with `iocscope keys create`",
             headers={"WWW-Authenticate": "Bearer"},
         )
     plan = state.book.plan(principal.plan)
@@ -67,7 +68,8 @@ async def _count_request(
     set_credit_headers(request, balance)
     if not limit.allowed:
         raise ApiError(
-            429, "rate_limited",
+            429,
+            "rate_limited",
             f"rate limit of {plan.requests_per_minute} requests per minute for the "
             f"{plan.name} plan exceeded; retry after {limit.reset_s} s",
             headers={"Retry-After": str(limit.reset_s)},
@@ -82,7 +84,8 @@ def set_credit_headers(request: Request, balance: Balance) -> None:
 
 def out_of_credits(plan: Plan, cost: int, balance: Balance) -> ApiError:
     return ApiError(
-        402, "insufficient_credits",
+        402,
+        "insufficient_credits",
         f"out of credits: this lookup costs {cost} and {balance.remaining} of the "
         f"{plan.name} plan's {plan.monthly_credits} monthly credits remain; "
         "upgrade the plan or wait for the next month",

@@ -114,8 +114,13 @@ def error_response(
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return error_response(
-        request, exc.status, exc.code, exc.message,
-        headers=exc.headers, field=exc.field, value=exc.value,
+        request,
+        exc.status,
+        exc.code,
+        exc.message,
+        headers=exc.headers,
+        field=exc.field,
+        value=exc.value,
     )
 
 
@@ -138,8 +143,12 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
         message += f" (and {len(errors) - 1} more problems)"
     message += "; fix the request body to match /openapi.json"
     return error_response(
-        request, 422, "validation_failed", message,
-        field=field, value=first.get("input"),
+        request,
+        422,
+        "validation_failed",
+        message,
+        field=field,
+        value=first.get("input"),
     )
 
 

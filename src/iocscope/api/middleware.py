@@ -72,8 +72,12 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception:
-            log.exception("request.failed", request_id=request_id,
-                          path=scope.get("path"), method=scope.get("method"))
+            log.exception(
+                "request.failed",
+                request_id=request_id,
+                path=scope.get("path"),
+                method=scope.get("method"),
+            )
             if status_holder["started"]:
                 raise
             await self._internal_error(scope, receive, send_with_headers, request_id)
@@ -82,7 +86,9 @@ class RequestContextMiddleware:
         self, scope: Scope, receive: Receive, send: Send, request_id: str
     ) -> None:
         body = envelope(
-            request_id, 500, "internal_error",
+            request_id,
+            500,
+            "internal_error",
             "internal error; retry later, and report the request_id if it persists",
         )
         await JSONResponse(body, status_code=500)(scope, receive, send)

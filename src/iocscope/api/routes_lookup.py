@@ -36,8 +36,7 @@ router = APIRouter(prefix="/v1", tags=["lookups"])
 Tenant = Annotated[Principal, Depends(require_tenant)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorEnvelope}
-    for status in (400, 401, 402, 404, 422, 429, 500)
+    status: {"model": ErrorEnvelope} for status in (400, 401, 402, 404, 422, 429, 500)
 }
 
 # Results per page of a finished job when the request sets no ``limit``.
@@ -96,8 +95,9 @@ async def bulk(
     balance = await state.ledger.balance(principal.tenant_id, plan.monthly_credits)
     if balance.remaining < state.book.cheapest:
         raise out_of_credits(plan, state.book.cheapest, balance)
-    items = [BulkItem(value=i.value, type=i.type, tlp=_tlp_text(i.tlp))
-             for i in body.items]
+    items = [
+        BulkItem(value=i.value, type=i.type, tlp=_tlp_text(i.tlp)) for i in body.items
+    ]
     if len(items) > SYNC_BULK_MAX:
         return await _queue_job(request, principal, items, body.webhook_url)
     outcome = await state.bulk.run(items, principal, request_id_of(request))
@@ -142,7 +142,9 @@ async def _queue_job(
 
 
 @router.get(
-    "/jobs/{job_id}", name="job_status", response_model=JobResponse,
+    "/jobs/{job_id}",
+    name="job_status",
+    response_model=JobResponse,
     responses=_ERRORS,
 )
 async def job_status(
@@ -157,7 +159,8 @@ async def job_status(
     job = await state.jobs.get(job_id, principal.tenant_id)
     if job is None:
         raise ApiError(
-            404, "job_not_found",
+            404,
+            "job_not_found",
             f"no bulk job {job_id!r} for this tenant; use the job_id that "
             "POST /v1/ioc/bulk returned",
         )

@@ -72,7 +72,8 @@ async def usage(request: Request, principal: Tenant) -> UsageResponse:
 
 
 @router.get(
-    "/healthz", response_model=HealthResponse,
+    "/healthz",
+    response_model=HealthResponse,
     responses={503: {"model": ErrorEnvelope}},
 )
 async def healthz(request: Request) -> HealthResponse:
@@ -84,7 +85,8 @@ async def healthz(request: Request) -> HealthResponse:
     except (SQLAlchemyError, OSError) as exc:
         log.error("healthz.database.failed", error=type(exc).__name__)
         raise ApiError(
-            503, "database_unavailable",
+            503,
+            "database_unavailable",
             "the database did not answer; check database_url and the server",
         ) from exc
     return HealthResponse(status="ok", database=state.database.dialect.name)
@@ -115,6 +117,7 @@ def _check_metrics_token(request: Request, expected: str) -> None:
         presented.strip().encode(), expected.encode()
     ):
         raise ApiError(
-            401, "invalid_metrics_token",
+            401,
+            "invalid_metrics_token",
             "/metrics needs the configured metrics token as Authorization: Bearer",
         )

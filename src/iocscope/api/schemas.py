@@ -24,7 +24,8 @@ class EnrichRequest(BaseModel):
 
     value: str = Field(max_length=MAX_VALUE_CHARS, description="The observable.")
     type: str | None = Field(
-        default=None, max_length=16,
+        default=None,
+        max_length=16,
         description="ip, cidr, domain, url, md5, sha1, sha256, sha512 or email; "
         "detected when left out.",
     )
@@ -49,7 +50,8 @@ class BulkRequest(BaseModel):
 
     items: list[BulkItemRequest] = Field(min_length=1, max_length=BULK_MAX)
     webhook_url: str | None = Field(
-        default=None, max_length=2048,
+        default=None,
+        max_length=2048,
         description="Receives the finished job's summary as a signed JSON POST "
         "(jobs of more than 100 items only).",
     )

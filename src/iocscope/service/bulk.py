@@ -55,13 +55,18 @@ class BulkOutcome:
     summary: dict[str, Any]
 
 
-def error_entry(index: int, field_name: str, value: object, message: str,
-                code: str) -> dict[str, Any]:
+def error_entry(
+    index: int, field_name: str, value: object, message: str, code: str
+) -> dict[str, Any]:
     echoed_value = value if isinstance(value, str | int | float | bool) else None
     return {
         "index": index,
-        "error": {"field": field_name, "value": echoed_value, "message": message,
-                  "code": code},
+        "error": {
+            "field": field_name,
+            "value": echoed_value,
+            "message": message,
+            "code": code,
+        },
     }
 
 
@@ -141,7 +146,9 @@ class BulkRunner:
         )
         if reservation is None:
             return error_entry(
-                unique.indexes[0], "credits", None,
+                unique.indexes[0],
+                "credits",
+                None,
                 f"out of credits: the {plan.name} plan's {plan.monthly_credits} "
                 "credits for this month are spent; upgrade the plan or wait for "
                 "the next month",
@@ -153,11 +160,18 @@ class BulkRunner:
             )
         except Exception:
             await self._ledger.refund(reservation, reservation.cost)
-            log.exception("bulk.lookup.failed", request_id=request_id,
-                          observable_type=unique.observable.type.value)
-            return error_entry(unique.indexes[0], "value", unique.observable.input,
-                               "lookup failed with an internal error; retry later",
-                               "internal_error")
+            log.exception(
+                "bulk.lookup.failed",
+                request_id=request_id,
+                observable_type=unique.observable.type.value,
+            )
+            return error_entry(
+                unique.indexes[0],
+                "value",
+                unique.observable.input,
+                "lookup failed with an internal error; retry later",
+                "internal_error",
+            )
         settlement = await self._ledger.settle(
             reservation, report, key_id=principal.key_id, request_id=request_id
         )

@@ -102,8 +102,11 @@ class JobStore:
 
     async def finish(self, job_id: str, outcome: BulkOutcome) -> None:
         rows = [
-            {"job_id": job_id, "index": entry["index"],
-             "payload_json": json.dumps(entry)}
+            {
+                "job_id": job_id,
+                "index": entry["index"],
+                "payload_json": json.dumps(entry),
+            }
             for entry in outcome.results
         ]
         async with self._sessions.begin() as session:
@@ -168,8 +171,11 @@ class JobRunner:
         if job.webhook_url:
             payload = {"job_id": job.id, "status": status, "summary": summary}
             await deliver(
-                job.webhook_url, principal.webhook_secret, payload,
-                timeout_s=self._webhook_timeout_s, attempts=self._webhook_attempts,
+                job.webhook_url,
+                principal.webhook_secret,
+                payload,
+                timeout_s=self._webhook_timeout_s,
+                attempts=self._webhook_attempts,
             )
 
     async def _execute(
@@ -178,7 +184,9 @@ class JobRunner:
         """Run the job's items and store the outcome; return status and summary."""
         try:
             outcome = await self._bulk.run(
-                job_items(job), principal, job.request_id,
+                job_items(job),
+                principal,
+                job.request_id,
                 on_progress=_throttled(self._store, job.id),
             )
             await self._store.finish(job.id, outcome)

@@ -94,8 +94,11 @@ async def open_service(
         )
         state.dispatcher = await _start_jobs(state, stack)
         stack.push_async_callback(state.dispatcher.close)
-        log.info("service.started", database=database.dialect.name,
-                 queue="arq" if settings.redis_url else "in-process")
+        log.info(
+            "service.started",
+            database=database.dialect.name,
+            queue="arq" if settings.redis_url else "in-process",
+        )
         yield state
     log.info("service.stopped")
 

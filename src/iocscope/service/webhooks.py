@@ -77,8 +77,9 @@ async def deliver(
                 break
             if attempt < attempts:
                 await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
-    log.error("webhook.delivery.gave_up", job_id=payload.get("job_id"),
-              max_attempts=attempts)
+    log.error(
+        "webhook.delivery.gave_up", job_id=payload.get("job_id"), max_attempts=attempts
+    )
     return False
 
 
@@ -100,15 +101,27 @@ async def _attempt(
     try:
         response = await client.post(url, content=body, headers=headers)
     except httpx.HTTPError as exc:
-        log.warning("webhook.delivery.failed", job_id=job_id, attempt=attempt,
-                    error=type(exc).__name__)
+        log.warning(
+            "webhook.delivery.failed",
+            job_id=job_id,
+            attempt=attempt,
+            error=type(exc).__name__,
+        )
         return "retry"
     if response.is_success:
-        log.info("webhook.delivered", job_id=job_id, attempt=attempt,
-                 status=response.status_code)
+        log.info(
+            "webhook.delivered",
+            job_id=job_id,
+            attempt=attempt,
+            status=response.status_code,
+        )
         return "delivered"
-    log.warning("webhook.delivery.rejected", job_id=job_id, attempt=attempt,
-                status=response.status_code)
+    log.warning(
+        "webhook.delivery.rejected",
+        job_id=job_id,
+        attempt=attempt,
+        status=response.status_code,
+    )
     if response.status_code in RETRYABLE_STATUSES:
         return "retry"
     return "rejected"

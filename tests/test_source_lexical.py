@@ -351,10 +351,10 @@ def test_brand_list_size() -> None:
     assert len(bundled_brands().brands) >= 100
 
 
-def test_spec_declares_weak_local_source() -> None:
+def test_spec_declares_local_source() -> None:
     assert SPEC.name == "lexical"
     assert SPEC.types == frozenset({ObservableType.DOMAIN, ObservableType.URL})
-    assert SPEC.weight == 0.5
+    assert SPEC.weight == 1.0
     assert not SPEC.network
     assert not SPEC.needs_key
 

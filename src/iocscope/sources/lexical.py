@@ -32,8 +32,10 @@ SPEC = SourceSpec(
     description="Lexical heuristics: lookalikes, punycode, DGA-likeness, odd TLDs",
     network=False,
     timeout_s=1.0,
-    # Heuristics on the name alone are weak evidence.
-    weight=0.5,
+    # The source only says suspicious, and only for strong rules (40 points or
+    # more), so at full weight one flag alone makes an observable suspicious and
+    # can never make it malicious.
+    weight=1.0,
 )
 
 MAX_CONFIDENCE = 0.8

@@ -94,3 +94,12 @@ def test_private_address_skips_network(tmp_path: Path) -> None:
         assert enrichment[name]["reason"] == "non-routable", name
     assert report["verdict"] != "malicious"
     assert result.exit_code == 0
+
+
+def test_sources_show_feed_state(data_dir: Path) -> None:
+    listing = runner.invoke(
+        build_app(), ["sources", "--json", "--data-dir", str(data_dir)]
+    )
+    rows = {row["name"]: row for row in json.loads(listing.stdout)}
+    assert rows["feodo_tracker"]["status"] == "ready (2 entries)"
+    assert rows["urlhaus"]["status"] == "not imported"

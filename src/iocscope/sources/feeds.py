@@ -52,6 +52,14 @@ class FeedSource:
             return SourceResult.not_found()
         return feed_result(self.definition, feeds, matches)
 
+    def status(self) -> str:
+        """Describe the feed's state for `iocscope sources` and GET /v1/sources."""
+        feeds = self._store.feed_family(self.definition.name)
+        if not feeds:
+            return "not imported"
+        entries = sum(info.entry_count for info in feeds)
+        return f"ready ({entries:,} entries)"
+
 
 def feed_result(
     definition: FeedDefinition, feeds: Sequence[FeedInfo], matches: Sequence[Match]

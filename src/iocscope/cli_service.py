@@ -99,22 +99,28 @@ def _with_sessions(
 @keys_app.command("create")
 def keys_create(
     tenant: Annotated[str, typer.Option(help="Tenant name; created if new.")],
-    plan: Annotated[str, typer.Option(help="Plan: free, team, business...")] = "free",
+    plan: Annotated[
+        str | None,
+        typer.Option(
+            help="Plan: free, team, business... A new tenant without --plan starts "
+            "on free; an existing tenant keeps its plan unless --plan names another."
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""
     settings = load_settings(data_dir)
     plans = load_plan_book(settings).plans
-    if plan not in plans:
+    if plan is not None and plan not in plans:
         raise typer.BadParameter(
             f"unknown plan {plan!r}; choose one of {', '.join(sorted(plans))}",
             param_hint="--plan",
         )
-    key_id, key = _with_sessions(
+    key_id, key, tenant_plan = _with_sessions(
         settings, lambda sessions: create_key(sessions, tenant, plan)
     )
     typer.echo(f"key id: {key_id}")
-    typer.echo(f"tenant: {tenant} (plan {plan})")
+    typer.echo(f"tenant: {tenant} (plan {tenant_plan})")
     typer.echo(f"api key: {key}")
     typer.echo("Store the key now: it is shown only once and cannot be recovered.")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -122,6 +122,17 @@ class Settings(BaseSettings):
     # Redis URL for the shared cache, rate limits and job queue; None keeps them
     # in process.
     redis_url: SecretStr | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strip_secrets(cls, value: Any, info: ValidationInfo) -> Any:
+        """Strip whitespace around secrets: a key pasted with a newline would
+        otherwise be sent as an invalid header, and echoed in the error."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and "SecretStr" in str(field.annotation):
+            if isinstance(value, str):
+                return value.strip() or None
+        return value
 
     @field_validator("default_tlp", "thehive_max_tlp")
     @classmethod

@@ -97,8 +97,8 @@ def configure_logging(settings: Settings, *, level: int = logging.WARNING) -> No
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            SecretRedactor(secret_values(settings)),
             structlog.processors.format_exc_info,
+            SecretRedactor(secret_values(settings)),
             structlog.processors.KeyValueRenderer(
                 key_order=["timestamp", "level", "event"], sort_keys=False
             ),

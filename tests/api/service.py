@@ -112,7 +112,9 @@ class RunningService:
         return sum(self.local.calls.values()) + sum(self.remote.calls.values())
 
 
-async def _create_key(settings: Settings, tenant: str, plan: str) -> tuple[int, str]:
+async def _create_key(
+    settings: Settings, tenant: str, plan: str
+) -> tuple[int, str, str]:
     engine = create_engine(settings)
     try:
         await upgrade_database(engine)

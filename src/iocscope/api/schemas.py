@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 from iocscope.models import Report
 from iocscope.service.webhooks import check_webhook_url
@@ -16,7 +23,8 @@ BULK_MAX = 100_000
 # Longest observable value accepted, in characters.
 MAX_VALUE_CHARS = 8192
 
-TlpValue = str | int | None
+# Strict, so that JSON true/false are rejected instead of read as 1/0.
+TlpValue = StrictStr | StrictInt | None
 
 
 class EnrichRequest(BaseModel):

@@ -52,7 +52,12 @@ def data_lines(text: str) -> Iterator[Record]:
 def split_csv(line: str) -> list[str]:
     """Split one CSV line. Quoted fields may contain commas, and a space
     after a comma, as ThreatFox exports write it, is ignored."""
-    return next(csv.reader([line], skipinitialspace=True), [])
+    try:
+        return next(csv.reader([line], skipinitialspace=True), [])
+    except csv.Error:
+        # A stray carriage return or NUL inside a field: the caller reports the
+        # line as bad because its field count cannot match.
+        return []
 
 
 def csv_records(

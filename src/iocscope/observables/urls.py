@@ -15,6 +15,9 @@ from iocscope.observables.scope import address_scope
 DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _IPV4_HOST = re.compile(r"[0-9.]+")
+# Browsers read a host whose last label is a number (hex included) as an IPv4
+# address: http://0x0a000005/ is 10.0.0.5 to them.
+_NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+", re.IGNORECASE)
 _PORT = re.compile(r"[0-9]{1,5}")
 
 
@@ -42,6 +45,14 @@ def url_observable(value: str, *, single_label_host: bool = True) -> Observable:
     """
     scheme, rest = _split_scheme(value)
     authority, path = _split_authority(rest)
+    if "\\" in authority:
+        # Browsers read a backslash as "/", so "http://evil.example\\@good.example/"
+        # goes to evil.example while a naive split finds good.example.
+        raise InvalidObservable(
+            f"{show(value)} has a backslash before the path: browsers read it as "
+            "'/', so the host is ambiguous; replace it with '/' or percent-encode it",
+            value=value,
+        )
     userinfo, at, host_port = authority.rpartition("@")
     host_text, port = _split_port(host_port, value)
     host = _canonical_host(host_text, value, single_label=single_label_host)
@@ -121,6 +132,14 @@ def _canonical_host(text: str, value: str, *, single_label: bool) -> _Host:
         bare = str(address)
         host_in_url = f"[{bare}]" if address.version == 6 else bare
         return _Host(host_in_url, bare, scope=address_scope(address))
+    last_label = text.rstrip(".").rpartition(".")[2]
+    if _NUMERIC_LABEL.fullmatch(last_label):
+        raise InvalidObservable(
+            f"{show(value)} has the host {text!r}, which browsers read as an IPv4 "
+            "address in hex or number form: write the address in dotted decimal "
+            "(such as 10.0.0.5)",
+            value=value,
+        )
     name = _canonical_host_name(text, value)
     if not single_label and "." not in name:
         raise InvalidObservable(

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from iocscope.service.tables import ApiKey, Tenant
 
 KEY_PREFIX = "ioc_"
+# Plan of a tenant created without one.
+DEFAULT_PLAN = "free"
 KEY_RANDOM_BYTES = 32
 # last_used_at is written at most this often per key, to spare the database a
 # write on every request.
@@ -81,21 +83,25 @@ async def ensure_tenant(session: AsyncSession, name: str, plan: str) -> Tenant:
 
 
 async def create_key(
-    sessions: async_sessionmaker[AsyncSession], tenant_name: str, plan: str
-) -> tuple[int, str]:
-    """Create a key for the tenant and return its id and the key, shown once.
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_name: str,
+    plan: str | None,
+) -> tuple[int, str, str]:
+    """Create a key for the tenant; return its id, the key (shown once) and the plan.
 
-    An existing tenant keeps its plan unless ``plan`` names a different one, in
-    which case the tenant moves to that plan.
+    A new tenant starts on ``plan``, or on ``free`` when it is None. An existing
+    tenant keeps its plan unless ``plan`` names a different one, in which case the
+    tenant moves to that plan.
     """
     key = generate_key()
     async with sessions.begin() as session:
-        tenant = await ensure_tenant(session, tenant_name, plan)
-        tenant.plan = plan
+        tenant = await ensure_tenant(session, tenant_name, plan or DEFAULT_PLAN)
+        if plan is not None:
+            tenant.plan = plan
         row = ApiKey(tenant_id=tenant.id, key_hash=hash_key(key), created_at=now())
         session.add(row)
         await session.flush()
-        return row.id, key
+        return row.id, key, tenant.plan
 
 
 async def list_keys(sessions: async_sessionmaker[AsyncSession]) -> list[KeyInfo]:

@@ -30,7 +30,14 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 def check_webhook_url(url: str) -> str | None:
     """Return why ``url`` cannot be a webhook target, or None if it can."""
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+        return "webhook_url must not contain spaces or control characters"
     parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        return "webhook_url is not a valid URL: check the host and the port"
     if parts.scheme not in ("http", "https"):
         return "webhook_url must start with http:// or https://"
     if not parts.hostname:
@@ -100,7 +107,7 @@ async def _attempt(
     job_id = payload.get("job_id")
     try:
         response = await client.post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         log.warning(
             "webhook.delivery.failed",
             job_id=job_id,

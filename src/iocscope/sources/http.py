@@ -218,5 +218,8 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def _describe(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ProtocolError | httpx.UnsupportedProtocol):
+        # A local protocol error quotes the offending header, which may be a key.
+        return f"{type(exc).__name__}: the request or response broke HTTP rules"
     reason = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {reason}"[:200]

@@ -179,3 +179,59 @@ def test_c_locale_prints_non_ascii(tmp_path: Path) -> None:
     result = run_cli("enrich", "xn--bcher-kva.example", "-f", "table", env=env)
     assert result.returncode in {0, 3}
     assert "Traceback" not in result.stderr
+
+
+def test_file_output_with_terminal_stderr(tmp_path: Path) -> None:
+    """With stderr on a terminal (progress bar) and stdout redirected, every
+    JSON line still goes to stdout."""
+    import pty
+
+    listing = tmp_path / "iocs.txt"
+    listing.write_text("evil.example\n198.51.100.23\n")
+    primary, secondary = pty.openpty()
+    env = {
+        **os.environ,
+        "IOCSCOPE_DATA_DIR": str(tmp_path / "data"),
+        "IOCSCOPE_OFFLINE": "true",
+    }
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from iocscope.cli import main; main()",
+                "enrich",
+                "--file",
+                str(listing),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(secondary)
+        os.close(primary)
+    lines = result.stdout.decode().splitlines()
+    assert len(lines) == 2
+    assert json.loads(lines[0])["observable"]["value"] == "evil.example"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("IOCSCOPE_WEIGHTS", "blocklist_de=0.2", "JSON"),
+        ("IOCSCOPE_DEFAULT_TLP", "purple", "IOCSCOPE_DEFAULT_TLP"),
+        ("IOCSCOPE_CONFIG", "/nonexistent/iocscope.toml", "IOCSCOPE_CONFIG"),
+    ],
+)
+def test_bad_setting_is_one_line(
+    tmp_path: Path, name: str, value: str, expected: str
+) -> None:
+    env = {**os.environ, "IOCSCOPE_DATA_DIR": str(tmp_path / "data"), name: value}
+    result = run_cli("enrich", "evil.example", env=env)
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

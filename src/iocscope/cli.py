@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import typer
 
 from iocscope import cli_enrich, cli_sources
+from iocscope.errors import IocscopeError
 
 # Command name -> (module, attribute, kind). A "group" attribute is a typer app
 # mounted under the name; a "command" attribute is a function.
@@ -38,6 +39,7 @@ def build_app(args: Sequence[str] | None = None) -> typer.Typer:
         "threat-intelligence sources into one explainable verdict.",
         no_args_is_help=True,
         add_completion=False,
+        pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.command("enrich")(cli_enrich.enrich)
@@ -82,9 +84,31 @@ def _mount(app: typer.Typer, name: str) -> None:
         app.command(name)(target)
 
 
+# Errors from these libraries mean a database or Redis server that cannot be
+# reached or used; they are reported in one line instead of a traceback.
+SERVER_ERROR_MODULES = ("sqlalchemy", "asyncpg", "psycopg", "redis", "aiosqlite")
+
+
 def main() -> None:
     for stream in (sys.stdout, sys.stderr):
         # An ASCII or C locale must not crash the output of non-ASCII vendor text.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
-    build_app(sys.argv[1:])()
+    try:
+        build_app(sys.argv[1:])()
+    except IocscopeError as exc:
+        _exit_with(exc.message)
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] not in SERVER_ERROR_MODULES:
+            raise
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        detail = lines[0] if lines else type(exc).__name__
+        _exit_with(
+            f"the database or Redis failed: {detail}; check IOCSCOPE_DATABASE_URL "
+            "and IOCSCOPE_REDIS_URL, and that the role and database exist"
+        )
+
+
+def _exit_with(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)

@@ -68,8 +68,9 @@ def enrich(
         str | None,
         typer.Option(
             help="TLP of the observable: clear, green, amber, amber+strict, "
-            "red, or Cortex 0-3. Sources cleared for a lower TLP are skipped. Default: "
-            "the default_tlp setting (amber)."
+            "red, white, or a number (Cortex 0-3, 4 for red as TheHive sends it). "
+            "Sources cleared for a lower TLP are skipped. Default: the "
+            "default_tlp setting (amber)."
         ),
     ] = None,
     output_format: Annotated[
@@ -306,7 +307,14 @@ def _progress(total: int) -> Iterator[Callable[[], None]]:
     if not sys.stderr.isatty():
         yield lambda: None
         return
-    progress = Progress(console=Console(file=sys.stderr), transient=True)
+    # Without the redirect flags, rich would route stdout (the JSON Lines) to the
+    # stderr console while the bar runs, and `> results.jsonl` would stay empty.
+    progress = Progress(
+        console=Console(file=sys.stderr),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
     task = progress.add_task("enriching", total=total)
     with progress:
         yield lambda: progress.advance(task)

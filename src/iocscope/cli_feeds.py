@@ -117,7 +117,7 @@ def update_command(
 ) -> None:
     """Download feeds and import them. A failed feed keeps its previous data."""
     settings = load_settings(data_dir)
-    urls = dict(getattr(settings, "feed_urls", None) or {})
+    urls = dict(settings.feed_urls)
     urls.update(_parse_url_options(url or []))
     console = Console(stderr=True)
     with _open_store(settings) as store, _progress(console) as progress:

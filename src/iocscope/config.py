@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
+from iocscope.errors import ConfigError, InvalidTLP
 from iocscope.tlp import parse_tlp
 
 
@@ -137,7 +139,10 @@ class Settings(BaseSettings):
     @field_validator("default_tlp", "thehive_max_tlp")
     @classmethod
     def _check_tlp(cls, value: str) -> str:
-        return parse_tlp(value).label
+        try:
+            return parse_tlp(value).label
+        except InvalidTLP as exc:
+            raise ValueError(exc.message) from None
 
     @classmethod
     def settings_customise_sources(
@@ -151,7 +156,13 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("IOCSCOPE_CONFIG")
         if config_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, Path(config_file)))
+            path = Path(config_file)
+            if not path.is_file():
+                raise ConfigError(
+                    f"IOCSCOPE_CONFIG names {config_file!r}, which is not a file: "
+                    "fix the path or unset IOCSCOPE_CONFIG"
+                )
+            sources.append(TomlConfigSettingsSource(settings_cls, path))
         return tuple(sources)
 
     @property
@@ -171,7 +182,26 @@ class Settings(BaseSettings):
 
 
 def load_settings(data_dir: Path | None = None) -> Settings:
-    """Load settings; an explicit ``data_dir`` (the CLI's --data-dir) wins."""
-    if data_dir is not None:
-        return Settings(data_dir=data_dir)
-    return Settings()
+    """Load settings; an explicit ``data_dir`` (the CLI's --data-dir) wins.
+
+    Raises ConfigError naming the setting when a value or the file is invalid.
+    """
+    try:
+        if data_dir is not None:
+            return Settings(data_dir=data_dir)
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation(exc)) from None
+    except SettingsError as exc:
+        raise ConfigError(
+            f"invalid setting: {exc}; dictionaries and lists are "
+            'JSON in the environment, such as {"blocklist_de": 0.3}'
+        ) from None
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        problems.append(f"IOCSCOPE_{name.upper()}: {error['msg']}")
+    return "invalid setting: " + "; ".join(problems)

@@ -62,6 +62,6 @@ def parse_tlp(value: object) -> TLP:
 def _invalid(value: object) -> InvalidTLP:
     return InvalidTLP(
         f"invalid tlp {value!r}: use clear, green, amber, amber+strict or red "
-        "(TLP 2.0), white, or a Cortex number 0-3",
+        "(TLP 2.0), white, or a number 0-4 (Cortex 0-3, TheHive 4 for red)",
         value=value,
     )

@@ -267,7 +267,10 @@ class IocscopeAnalyzer(Analyzer):  # type: ignore[misc]
             "config.auto_extract", self.get_param("config.auto_extract_artifacts")
         )
         if extract is True:
-            artifacts: list[dict[str, Any]] = super().artifacts(raw)
+            # Extract from the observable's findings only: the document's own ids
+            # (request_id is 32 hex digits) would come back as a false MD5.
+            findings = {key: raw.get(key) for key in ("enrichment", "tags")}
+            artifacts: list[dict[str, Any]] = super().artifacts(findings)
             return artifacts
         return []
 

@@ -262,3 +262,14 @@ def test_update_phishtank_without_url(tmp_path: Path) -> None:
     code, _, err = run("update", "phishtank", "--data-dir", tmp_path)
     assert code == 1
     assert "phishtank: failed: PhishTank downloads need an application key" in err
+
+
+def test_feed_with_one_format_implies_it(tmp_path: Path) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text("198.51.100.1\nnot-an-ip\n198.51.100.2\n")
+    code, out, _ = run(
+        "import", listing, "--feed", "blocklist_de", "--data-dir", tmp_path
+    )
+    assert code == 0
+    assert "2 entries imported" in out
+    assert stored(tmp_path)["blocklist_de"].entry_count == 2

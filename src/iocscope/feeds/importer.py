@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iocscope.errors import FeedError
+from iocscope.feeds.catalog import get_feed
 from iocscope.feeds.detect import detect_format, resolve_feed
 from iocscope.feeds.formats import get_format
 from iocscope.feeds.payload import decode_payload
@@ -56,7 +57,14 @@ def prepare_text(
     format_name: str | None = None,
     feed: str | None = None,
 ) -> FeedFile:
-    """Detect the format (unless given) and the feed of ``text``."""
+    """Detect the format (unless given) and the feed of ``text``.
+
+    A named feed that has a single format implies that format.
+    """
+    if format_name is None and feed is not None:
+        formats = get_feed(feed).formats
+        if len(formats) == 1:
+            format_name = formats[0]
     fmt = format_name or detect_format(text)
     get_format(fmt)
     name = resolve_feed(

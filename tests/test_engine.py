@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog.testing
 
 from iocscope.config import Settings
 from iocscope.errors import InvalidTLP
@@ -217,3 +218,21 @@ async def test_offline_skips_network_sources(
     assert report.enrichment["test_external"].reason == "offline"
     assert report.enrichment["test_local_list"].status is Status.NOT_FOUND
     assert loopback.requests == []
+
+
+async def test_disabled_source_reported_skipped(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", disabled_sources=["test_external"])
+    async with open_engine(settings, only=LOCAL_AND_EXTERNAL) as engine:
+        report = await engine.enrich("evil.example", tlp="clear")
+    assert report.enrichment["test_external"].status is Status.SKIPPED
+    assert report.enrichment["test_external"].reason == "disabled"
+
+
+async def test_unknown_source_setting_warned(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", weights={"no_such_source": 0.5})
+    with structlog.testing.capture_logs() as logs:
+        async with open_engine(settings, only=LOCAL_AND_EXTERNAL):
+            pass
+    warnings = [e for e in logs if e["event"] == "settings.unknown_source"]
+    assert warnings[0]["source"] == "no_such_source"
+    assert warnings[0]["setting"] == "weights"

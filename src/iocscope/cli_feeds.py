@@ -67,7 +67,9 @@ def import_command(
     for item in result.files:
         _print_file(item)
     for info in result.feeds:
-        typer.echo(f"{info.name}: {info.entry_count} entries stored")
+        typer.echo(
+            f"{info.name}: {_count(info.entry_count, 'entry', 'entries')} stored"
+        )
     for failure in result.failures:
         typer.echo(f"error: {failure.source}: {failure.message}", err=True)
     if not result.ok:
@@ -197,7 +199,8 @@ def _print_file(item: FeedFile) -> None:
     report = item.report
     typer.echo(
         f"{item.source}: feed {item.feed} ({item.format}), "
-        f"{item.entry_count} entries imported, {report.bad_count} bad lines"
+        f"{_count(item.entry_count, 'entry', 'entries')} imported, "
+        f"{_count(report.bad_count, 'bad line', 'bad lines')}"
     )
     for bad in report.bad_lines[:SHOWN_BAD_LINES]:
         typer.echo(f"  {bad}")
@@ -256,3 +259,7 @@ def _progress(console: Console) -> Iterator[ProgressCallback | None]:
             progress.update(tasks[label], completed=received, total=total)
 
         yield report
+
+
+def _count(number: int, singular: str, plural: str) -> str:
+    return f"{number:,} {singular if number == 1 else plural}"

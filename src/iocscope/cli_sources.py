@@ -43,7 +43,8 @@ def _table(rows: list[dict[str, Any]]) -> Table:
         title="iocscope sources",
         caption="Keys are set as environment variables; --json names each one.",
     )
-    for column in ("name", "types", "key", "weight", "TLP", "limits", "status"):
+    table.add_column("name", no_wrap=True)
+    for column in ("types", "key", "weight", "TLP", "limits", "status"):
         table.add_column(column)
     for row in sorted(rows, key=lambda r: (r["network"], r["name"])):
         table.add_row(

@@ -72,9 +72,11 @@ class Engine:
         governor: Governor | None = None,
     ) -> None:
         self.settings = settings
-        self.sources = [
-            s for s in sources if s.spec.name not in set(settings.disabled_sources)
-        ]
+        self.sources = list(sources)
+        # Disabled sources stay listed, so reports and `iocscope sources` show
+        # them as skipped with reason "disabled" instead of leaving them out.
+        self.disabled = frozenset(settings.disabled_sources)
+        _warn_unknown_names(settings, {s.spec.name for s in self.sources})
         self.policy = policy or ScoringPolicy(
             malicious_at=settings.malicious_at, suspicious_at=settings.suspicious_at
         )
@@ -179,6 +181,8 @@ class Engine:
 
     def _gate(self, spec: SourceSpec, observable: Observable, tlp: TLP) -> str | None:
         """Return why ``spec`` must not see ``observable``, or None if it may."""
+        if spec.name in self.disabled:
+            return "disabled"
         if observable.type not in spec.types:
             return "unsupported type"
         if tlp > spec.max_tlp:
@@ -259,6 +263,19 @@ class Engine:
 
     def specs(self) -> Mapping[str, SourceSpec]:
         return {s.spec.name: s.spec for s in self.sources}
+
+
+def _warn_unknown_names(settings: Settings, names: set[str]) -> None:
+    """Log each per-source setting that names no loaded source (likely a typo)."""
+    per_source = {
+        "disabled_sources": settings.disabled_sources,
+        "weights": settings.weights,
+        "source_timeouts": settings.source_timeouts,
+        "source_endpoints": settings.source_endpoints,
+    }
+    for setting, values in per_source.items():
+        for name in sorted(set(values) - names):
+            log.warning("settings.unknown_source", setting=setting, source=name)
 
 
 async def _guarded(

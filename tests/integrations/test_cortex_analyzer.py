@@ -748,8 +748,9 @@ def test_live_fqdn_domain_family(
     assert full["observable"]["value"] == "mail.example.com"
     assert full["observable"]["registered_domain"] == "example.com"
     assert full["enrichment"]["cortex_test_external"]["status"] == "ok"
-    # Built-in network sources are disabled for these tests, so none may appear.
-    assert "dns" not in full["enrichment"]
+    # Built-in network sources are disabled for these tests: listed, never asked.
+    assert full["enrichment"]["dns"]["status"] == "skipped"
+    assert full["enrichment"]["dns"]["reason"] == "disabled"
     outcome = {
         name: (result["status"], result.get("reason"))
         for name, result in full["enrichment"].items()

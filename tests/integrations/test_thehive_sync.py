@@ -284,7 +284,7 @@ async def test_enrich_case_real_engine(
     assert f"iocscope:score={report.risk_score}" in tags
     assert len(thehive.case_comments(case_id)) == 1
     assert "address_scope" in report.enrichment
-    assert "dns" not in report.enrichment
+    assert report.enrichment["dns"].reason == "disabled"
 
 
 # --- watch ------------------------------------------------------------------

@@ -34,6 +34,7 @@ from iocscope.models import (
 from iocscope.observables import parse_observable
 from iocscope.scoring import ScoringPolicy, assess
 from iocscope.sources.base import Source, SourceSpec
+from iocscope.sources.http import clean_json
 from iocscope.tlp import TLP, parse_tlp
 
 log = structlog.get_logger(__name__)
@@ -185,7 +186,7 @@ class Engine:
             return "disabled"
         if observable.type not in spec.types:
             return "unsupported type"
-        if tlp > spec.max_tlp:
+        if tlp > spec.tlp_limit:
             return "tlp"
         if spec.network and not observable.routable:
             return "non-routable"
@@ -241,7 +242,7 @@ class Engine:
         started = time.monotonic()
         result = await _guarded(lambda: source.lookup(observable), spec, timeout)
         latency = round((time.monotonic() - started) * 1000)
-        result = result.model_copy(update={"latency_ms": latency})
+        result = _clean_result(result).model_copy(update={"latency_ms": latency})
         await self.governor.record(spec, result)
         if result.status in FAILED:
             log.warning(
@@ -263,6 +264,19 @@ class Engine:
 
     def specs(self) -> Mapping[str, SourceSpec]:
         return {s.spec.name: s.spec for s in self.sources}
+
+
+def _clean_result(result: SourceResult) -> SourceResult:
+    """Replace NUL and lone surrogates in a result's text, whatever its source.
+
+    Text from feeds and vendors can carry them (JSON allows an escaped lone
+    surrogate), and one such character would make the whole report fail to
+    encode as UTF-8.
+    """
+    fields = ("summary", "reason", "tags", "data")
+    return result.model_copy(
+        update={name: clean_json(getattr(result, name)) for name in fields}
+    )
 
 
 def _warn_unknown_names(settings: Settings, names: set[str]) -> None:

@@ -34,7 +34,7 @@ async def describe_source(engine: Engine, source: Source) -> dict[str, Any]:
         "key_env": f"IOCSCOPE_{spec.key_setting.upper()}" if spec.key_setting else None,
         "key_configured": key_configured,
         "weight": engine.weights[spec.name],
-        "max_tlp": spec.max_tlp.label,
+        "max_tlp": spec.tlp_limit.label,
         "timeout_s": engine.settings.source_timeouts.get(spec.name, spec.timeout_s),
         "rate_limit": spec.rate_limit,
         "daily_quota": spec.daily_quota,

@@ -43,7 +43,9 @@ class SourceSpec:
     # Settings field holding the API key, for sources that need one.
     key_setting: str | None = None
     # Highest TLP an observable may carry and still be sent to this source.
-    max_tlp: TLP = TLP.RED
+    # Unset means amber for a network source and red for a local one; read it
+    # through ``tlp_limit``.
+    max_tlp: TLP | None = None
     # Seconds the engine waits for one lookup before reporting ``timeout``.
     timeout_s: float = 10.0
     # Requests allowed per window, in the ``limits`` library's notation ("4/minute").
@@ -58,6 +60,12 @@ class SourceSpec:
     # What using it costs, for `iocscope sources` and the README.
     cost: str = "free"
     tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def tlp_limit(self) -> TLP:
+        if self.max_tlp is not None:
+            return self.max_tlp
+        return TLP.AMBER if self.network else TLP.RED
 
     @property
     def needs_key(self) -> bool:

@@ -141,6 +141,9 @@ def test_help_explains_units() -> None:
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a subprocess, offline: the in-process network guard does
+    not reach a child process, so no network source may run there."""
+    env = {**env, "IOCSCOPE_OFFLINE": "true"}
     return subprocess.run(
         [sys.executable, "-c", "from iocscope.cli import main; main()", *args],
         capture_output=True,
@@ -179,6 +182,7 @@ def test_c_locale_prints_non_ascii(tmp_path: Path) -> None:
     result = run_cli("enrich", "xn--bcher-kva.example", "-f", "table", env=env)
     assert result.returncode in {0, 3}
     assert "Traceback" not in result.stderr
+    assert "xn--bcher-kva.example" in result.stdout
 
 
 def test_file_output_with_terminal_stderr(tmp_path: Path) -> None:

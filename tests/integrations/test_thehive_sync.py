@@ -419,7 +419,8 @@ def test_comment_escapes_table_cells() -> None:
 
 
 def run_cli(*args: str, env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = analyzer_env() | env_extra
+    # Offline: the in-process network guard does not reach a child process.
+    env = analyzer_env() | {"IOCSCOPE_OFFLINE": "true"} | env_extra
     return subprocess.run(
         [str(Path(sys.executable).parent / "iocscope"), *args],
         env=env,

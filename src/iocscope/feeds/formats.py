@@ -311,10 +311,19 @@ def _note_firehol_name(comment: str, report: ParseReport) -> None:
         report.meta["list_name"] = match.group(1)
 
 
+# "192.0.2.44:8080" or "[2001:db8::1]:8080".
+_HAS_PORT = re.compile(r"(?:[0-9.]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}")
+
+
 def _ip_list_entry(line: str) -> FeedEntry:
     value, *rest = line.split(None, 1)
     if rest and not rest[0].startswith(("#", ";")):
         raise ValueError("unexpected text after the address")
+    if _HAS_PORT.fullmatch(value):
+        # An "address:port" line lists the address; the port is context.
+        address, port = _split_ip_port(value)
+        kind, key = canonical.canonical_address(address)
+        return FeedEntry(kind, key, {"port": port})
     kind, key = canonical.canonical_address(value)
     return FeedEntry(kind, key)
 

@@ -7,9 +7,15 @@ import unicodedata
 
 from iocscope.errors import InvalidObservable
 
-# Zero-width space, non-joiner and joiner, word joiner, and the byte order mark.
+# Zero-width space, non-joiner and joiner, word joiner, and the byte order mark,
+# plus the direction marks and embeddings that copying from right-to-left text
+# adds (LRM, RLM, LRE..RLO, LRI..PDI) and the Mongolian vowel separator.
 # Python's str.isspace() is False for these, so they are listed by hand.
-ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+ZERO_WIDTH = (
+    "\u200b\u200c\u200d\u2060\ufeff"
+    "\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2066\u2067\u2068\u2069\u180e"
+)
 
 _OUTER_BLANKS = re.compile(rf"^[\s{ZERO_WIDTH}]+|[\s{ZERO_WIDTH}]+$")
 

@@ -93,6 +93,14 @@ def _host_with_port(value: str, separator: str) -> Observable:
 def _address_or_url(
     value: str, separator: str, tail: str, policy: PrefixPolicy
 ) -> Observable:
+    prefix, slash, rest = tail.partition("/")
+    if separator == "/" and slash and not rest and _PREFIX_LENGTH.fullmatch(prefix):
+        network = value.rstrip("/")
+        raise InvalidObservable(
+            f"{show(value)} ends with a stray '/': remove it to look up the "
+            f"network {network}",
+            value=value,
+        )
     is_path = separator == "/" and tail and not _PREFIX_LENGTH.fullmatch(tail)
     if is_path and ":" not in value.partition("/")[0]:
         return url_observable(f"http://{value}", single_label_host=False)

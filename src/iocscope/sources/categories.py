@@ -71,7 +71,8 @@ class CategoryMatch:
 def _pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
     # "anti-malware" and "antispam" name security products, not threats.
     alternatives = "|".join(re.escape(term) for term in terms)
-    return re.compile(rf"(?<!\w)(?<!anti )(?:{alternatives})(?!\w)")
+    # Vendors name categories in the plural as often as not ("Botnets").
+    return re.compile(rf"(?<!\w)(?<!anti )(?:{alternatives})(?:s|es)?(?!\w)")
 
 
 def _normalize(category: str) -> str:

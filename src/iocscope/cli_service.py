@@ -178,8 +178,7 @@ def keys_webhook_secret(
 def db_upgrade(data_dir: DataDir = None) -> None:
     """Apply pending database migrations."""
     settings = load_settings(data_dir)
-    upgrade_database_sync(settings)
-    typer.echo("database is up to date")
+    typer.echo(upgrade_database_sync(settings).describe())
 
 
 def _when(moment: datetime | None) -> str:

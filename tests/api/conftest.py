@@ -16,6 +16,7 @@ from tests.api.service import (
     PG_ADMIN_DSN,
     REDIS_URL,
     RunningService,
+    ServiceSettings,
     build_settings,
     run_server,
 )
@@ -48,6 +49,16 @@ def start_service(backend: str, tmp_path: Path) -> Iterator[StartService]:
             return stack.enter_context(run_server(settings))
 
         yield start
+
+
+@pytest.fixture
+def database_settings(backend: str, tmp_path: Path) -> Iterator[ServiceSettings]:
+    """Settings for an empty database on the backend, with no server running."""
+    with ExitStack() as stack:
+        overrides: dict[str, Any] = {}
+        if backend == "postgres":
+            overrides["database_url"] = stack.enter_context(_postgres_db())
+        yield build_settings(backend, tmp_path / "data", **overrides)
 
 
 @pytest.fixture

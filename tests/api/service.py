@@ -61,10 +61,20 @@ class ServiceSettings(Settings):
 
 
 class RecordingSource:
-    """A test source that counts calls per canonical value."""
+    """A test source that counts calls per canonical value.
+
+    ``padding_chars`` adds a string of that length to each result's ``data``, so
+    reports can be made as large as those of real vendors.
+    """
 
     def __init__(
-        self, name: str, *, network: bool, max_tlp: TLP = TLP.RED, cache_s: int = 300
+        self,
+        name: str,
+        *,
+        network: bool,
+        max_tlp: TLP = TLP.RED,
+        cache_s: int = 300,
+        padding_chars: int = 0,
     ) -> None:
         self.spec = SourceSpec(
             name=name,
@@ -79,6 +89,7 @@ class RecordingSource:
         self.seen_types: Counter[ObservableType] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.padding_chars = padding_chars
 
     async def lookup(self, observable: Observable) -> SourceResult:
         self.calls[observable.value] += 1
@@ -91,9 +102,12 @@ class RecordingSource:
             self.in_flight -= 1
         if FAILING_MARK in observable.value:
             raise SourceFailure("test source failure")
+        data = {"padding": "x" * self.padding_chars} if self.padding_chars else {}
         if observable.value in BAD_VALUES:
-            return SourceResult(status=Status.OK, verdict=Verdict.MALICIOUS, score=100)
-        return SourceResult.not_found()
+            return SourceResult(
+                status=Status.OK, verdict=Verdict.MALICIOUS, score=100, data=data
+            )
+        return SourceResult.not_found(**data)
 
 
 @dataclass
@@ -133,20 +147,36 @@ def build_settings(backend: str, data_dir: Path, **overrides: Any) -> ServiceSet
     return ServiceSettings(**fields)
 
 
-def build_engine(settings: Settings) -> tuple[Engine, RecordingSource, RecordingSource]:
-    local = RecordingSource("local_intel", network=False)
-    remote = RecordingSource("remote_intel", network=True, max_tlp=TLP.AMBER)
+def build_engine(
+    settings: Settings, *, padding_chars: int = 0
+) -> tuple[Engine, RecordingSource, RecordingSource]:
+    """Build an engine on two recording sources.
+
+    With ``padding_chars`` the sources pad their results and are not cached, so
+    that the engine's in-memory cache does not grow with the observables seen.
+    """
+    cache_s = 0 if padding_chars else 300
+    local = RecordingSource(
+        "local_intel", network=False, cache_s=cache_s, padding_chars=padding_chars
+    )
+    remote = RecordingSource(
+        "remote_intel",
+        network=True,
+        max_tlp=TLP.AMBER,
+        cache_s=cache_s,
+        padding_chars=padding_chars,
+    )
     return Engine([local, remote], settings), local, remote
 
 
 @contextmanager
 def run_server(
-    settings: ServiceSettings, *, log_level: str = "warning"
+    settings: ServiceSettings, *, log_level: str = "warning", padding_chars: int = 0
 ) -> Iterator[RunningService]:
     """Serve the app on a free loopback port until the block ends."""
     from iocscope.api import create_app
 
-    engine, local, remote = build_engine(settings)
+    engine, local, remote = build_engine(settings, padding_chars=padding_chars)
     app = create_app(settings, engine=engine)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

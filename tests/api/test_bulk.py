@@ -11,11 +11,13 @@ import time
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 
 from iocscope.config import Settings
 from iocscope.engine import Engine
 from iocscope.service.database import create_engine, session_factory
 from iocscope.service.keys import webhook_secret
+from iocscope.service.tables import BulkJobReport, BulkJobResult
 from tests.api.conftest import StartService
 from tests.api.service import RunningService
 from tests.loopback import LoopbackServer, Reply, SeenRequest
@@ -222,12 +224,49 @@ def test_bulk_rejects_bad_webhook_scheme(service: RunningService) -> None:
         {"items": [{"value": "a.example"}], "webhook_url": "file:///etc/passwd"},
     )
     assert response.status_code == 422
-    assert response.json()["error"]["field"] == "webhook_url"
+    error = response.json()["error"]
+    assert error["field"] == "webhook_url"
+    assert error["value"] == "file:///etc/passwd"
+    assert error["message"].startswith(
+        "body field webhook_url must start with http:// or https://"
+    )
 
 
 def test_bulk_empty_items_is_422(service: RunningService) -> None:
     key = service.create_key("acme", "business")
-    assert bulk(service, key, {"items": []}).status_code == 422
+    response = bulk(service, key, {"items": []})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "items"
+    assert error["value"] == []
+    assert error["message"].startswith("body field items must have at least 1 item")
+
+
+def test_bulk_item_error_names_path(service: RunningService) -> None:
+    key = service.create_key("acme", "business")
+    items: list[dict[str, Any]] = [{"value": "a.example"}, {"value": ["b.example"]}]
+    response = bulk(service, key, {"items": items})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "items[1].value"
+    assert error["value"] == ["b.example"]
+    assert error["message"].startswith("body field items[1].value must be a string")
+
+
+def test_job_page_limit_error_names_parameter(service: RunningService) -> None:
+    key = service.create_key("acme", "business")
+    response = httpx.get(
+        f"{service.url}/v1/jobs/0123456789abcdef",
+        params={"limit": 5000},
+        headers={"X-API-Key": key},
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_failed"
+    assert error["field"] == "limit"
+    assert error["value"] == "5000"
+    assert error["message"].startswith("query parameter limit must be at most 1000")
+    assert "body" not in error["message"]
 
 
 def test_webhook_signed_and_retried(
@@ -284,3 +323,143 @@ def test_bulk_out_of_credits_per_item(start_service: StartService) -> None:
     assert all(e["error"]["code"] == "insufficient_credits" for e in errors)
     again = bulk(service, key, {"items": items})
     assert again.status_code == 402
+
+
+def get_page(
+    service: RunningService, key: str, job_id: str, offset: int, limit: int
+) -> dict[str, Any]:
+    response = httpx.get(
+        f"{service.url}/v1/jobs/{job_id}",
+        params={"offset": offset, "limit": limit},
+        headers={"X-API-Key": key},
+    )
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+def without_credits(result: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in result.items() if name != "credits"}
+
+
+def test_job_pages_share_duplicate_reports(service: RunningService) -> None:
+    key = service.create_key("acme", "business")
+    items: list[dict[str, str]] = [
+        {"value": f"dup{n % 50}.example"} for n in range(250)
+    ]
+    items.insert(7, {"value": BAD_MD5, "type": "md5"})
+    job_id = bulk(service, key, {"items": items}).json()["job_id"]
+    job = wait_for_job(service, key, job_id)
+    assert job["status"] == "finished"
+
+    pages = [get_page(service, key, job_id, offset, 100) for offset in (0, 100, 200)]
+    assert [page["next_offset"] for page in pages] == [100, 200, None]
+    entries = [entry for page in pages for entry in page["results"]]
+    assert [entry["index"] for entry in entries] == list(range(251))
+
+    assert entries[7]["error"]["value"] == BAD_MD5
+    assert entries[7]["error"]["field"] == "value"
+    first_seen: dict[str, dict[str, Any]] = {}
+    for entry in entries[:7] + entries[8:]:
+        result = entry["result"]
+        value = result["observable"]["value"]
+        if value not in first_seen:
+            first_seen[value] = result
+            assert result["credits"]["charged"] == 3, entry["index"]
+            continue
+        assert result["credits"]["charged"] == 0, entry["index"]
+        assert without_credits(result) == without_credits(first_seen[value])
+    assert len(first_seen) == 50
+    assert sum(service.local.calls.values()) == 50
+
+    summary = job["summary"]
+    assert summary["total"] == 251
+    assert summary["succeeded"] == 250
+    assert summary["failed"] == 1
+    assert summary["unique"] == 50
+    assert summary["credits_charged"] == 150
+
+
+def test_job_page_past_end_is_empty(service: RunningService) -> None:
+    key = service.create_key("acme", "business")
+    items = [{"value": f"end{n}.example"} for n in range(101)]
+    job_id = bulk(service, key, {"items": items}).json()["job_id"]
+    wait_for_job(service, key, job_id)
+    last = get_page(service, key, job_id, 100, 10)
+    assert [entry["index"] for entry in last["results"]] == [100]
+    assert last["next_offset"] is None
+    past = get_page(service, key, job_id, 500, 10)
+    assert past["results"] == []
+    assert past["next_offset"] is None
+
+
+def test_failed_job_keeps_no_results(service: RunningService) -> None:
+    key = service.create_key("acme", "business")
+    ledger = service.extra["app"].state.service.ledger
+    real_settle = ledger.settle
+    settled = 0
+
+    async def settle_then_break(*args: Any, **kwargs: Any) -> Any:
+        nonlocal settled
+        settled += 1
+        if settled == 10:
+            raise RuntimeError("settle failed")
+        return await real_settle(*args, **kwargs)
+
+    ledger.settle = settle_then_break
+    items = [{"value": f"broken{n}.example"} for n in range(300)]
+    job_id = bulk(service, key, {"items": items}).json()["job_id"]
+    job = wait_for_job(service, key, job_id)
+
+    assert job["status"] == "failed"
+    assert job["error"] == "internal error: RuntimeError"
+    assert job["results"] is None
+    # The other workers stop once one fails, so most items never run.
+    assert sum(service.local.calls.values()) < 100
+    assert asyncio.run(_stored_rows(service, job_id)) == (0, 0)
+
+
+async def _stored_rows(service: RunningService, job_id: str) -> tuple[int, int]:
+    engine = create_engine(service.settings)
+    try:
+        async with session_factory(engine)() as session:
+            counts = []
+            for table in (BulkJobResult, BulkJobReport):
+                query = select(func.count()).where(table.job_id == job_id)
+                counts.append(int(await session.scalar(query) or 0))
+    finally:
+        await engine.dispose()
+    return counts[0], counts[1]
+
+
+def lookup_metrics(service: RunningService) -> tuple[dict[str, float], float]:
+    """Return iocscope_lookups_total by verdict and iocscope_credits_charged_total."""
+    by_verdict: dict[str, float] = {}
+    credits = 0.0
+    for line in httpx.get(f"{service.url}/metrics").text.splitlines():
+        if line.startswith("iocscope_lookups_total{"):
+            labels, count = line.rsplit(" ", 1)
+            verdict = labels.split('verdict="', 1)[1].split('"', 1)[0]
+            by_verdict[verdict] = float(count)
+        elif line.startswith("iocscope_credits_charged_total "):
+            credits = float(line.rsplit(" ", 1)[1])
+    return by_verdict, credits
+
+
+def test_job_items_counted_in_metrics(service: RunningService) -> None:
+    key = service.create_key("acme", "business")
+    items = [{"value": f"counted{n % 100}.example"} for n in range(130)]
+    items += [{"value": "evil.example"}, {"value": "EVIL[.]example"}]
+    items.append({"value": BAD_MD5, "type": "md5"})
+    job_id = bulk(service, key, {"items": items}).json()["job_id"]
+    job = wait_for_job(service, key, job_id)
+    assert job["status"] == "finished"
+
+    by_verdict, credits = lookup_metrics(service)
+    assert by_verdict == {"malicious": 2.0, "unknown": 130.0}
+    assert by_verdict == {
+        verdict: float(count) for verdict, count in job["summary"]["by_verdict"].items()
+    }
+    # 101 unique domains at 3 credits each; duplicates and the bad md5 are free.
+    assert credits == 303.0
+    assert credits == job["summary"]["credits_charged"]

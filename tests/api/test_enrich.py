@@ -143,7 +143,62 @@ def test_malformed_json_is_422(service: RunningService) -> None:
         headers={"X-API-Key": key, "Content-Type": "application/json"},
     )
     assert response.status_code == 422
-    assert response.json()["error"]["type"] == "invalid_request_error"
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["code"] == "validation_failed"
+    assert error["message"].startswith("the request body is not valid JSON: ")
+    assert "at offset 1" in error["message"]
+    assert "field" not in error
+    assert "value" not in error
+
+
+def test_body_not_object_is_422(service: RunningService) -> None:
+    key = service.create_key("acme", "team")
+    response = enrich(service, key, ["evil.example"])  # type: ignore[arg-type]
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["message"].startswith("the request body must be a JSON object")
+    assert "field" not in error
+
+
+def test_body_as_text_plain_is_422(service: RunningService) -> None:
+    key = service.create_key("acme", "team")
+    response = httpx.post(
+        f"{service.url}/v1/ioc/enrich",
+        content=b'{"value": "evil.example"}',
+        headers={"X-API-Key": key, "Content-Type": "text/plain"},
+    )
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert "Content-Type: application/json" in message
+
+
+def test_schema_error_names_field(service: RunningService) -> None:
+    key = service.create_key("acme", "team")
+    cases = [
+        ({"value": {"a": [1]}}, "value", {"a": [1]}, "must be a string"),
+        ({"value": None}, "value", None, "must be a string"),
+        ({"value": "x", "refresh": "maybe"}, "refresh", "maybe", "true or false"),
+        ({"value": "x", "tlp": True}, "tlp", True, "a string or an integer"),
+        ({"value": "x", "extra": [1, 2]}, "extra", [1, 2], "not an accepted field"),
+        ({}, "value", None, "is required"),
+    ]
+    for body, field, value, words in cases:
+        response = enrich(service, key, body)
+        assert response.status_code == 422, body
+        error = response.json()["error"]
+        assert error["field"] == field, body
+        assert error["value"] == value, body
+        assert error["message"].startswith(f"body field {field} "), body
+        assert words in error["message"], body
+
+
+def test_long_array_value_not_echoed(service: RunningService) -> None:
+    key = service.create_key("acme", "team")
+    response = enrich(service, key, {"value": ["x" * 300]})
+    error = response.json()["error"]
+    assert error["field"] == "value"
+    assert error["value"] is None
 
 
 def test_bearer_auth_accepted(service: RunningService) -> None:

@@ -143,3 +143,17 @@ def test_lookup_uses_compare_digest(
     response = httpx.get(f"{service.url}/v1/usage", headers={"X-API-Key": key})
     assert response.status_code == 200
     assert calls == [(hash_key(key), hash_key(key))]
+
+
+def test_db_upgrade_reports_what_it_did(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from iocscope.cli import build_app
+
+    runner = CliRunner()
+    args = ["db", "upgrade", "--data-dir", str(tmp_path / "data")]
+    first = runner.invoke(build_app(), args)
+    second = runner.invoke(build_app(), args)
+    assert first.exit_code == 0
+    assert "created" in first.stdout
+    assert "already at revision" in second.stdout

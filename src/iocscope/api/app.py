@@ -36,7 +36,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_service(settings, engine) as state:
+        metrics: Metrics = app.state.metrics
+        async with open_service(settings, engine, lookup_counter=metrics) as state:
             app.state.service = state
             yield
 

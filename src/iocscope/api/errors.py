@@ -8,6 +8,7 @@ field also carry ``field`` and ``value``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,9 +16,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from iocscope.api.validation import describe_errors
 from iocscope.errors import InvalidInput
 
-# Longest echoed value in an error message, in characters.
+# Maximum length of an echoed value, in characters. Longer strings are cut, and
+# arrays or objects with longer JSON are not echoed.
 MAX_SHOWN_VALUE = 200
 
 _TYPE_BY_STATUS = {
@@ -87,12 +90,23 @@ def envelope(
 
 
 def shown_value(value: object) -> object:
-    """Return ``value`` fit for echoing: JSON scalars only, long strings cut."""
+    """Return ``value`` fit for echoing as a JSON value.
+
+    Long strings are cut to ``MAX_SHOWN_VALUE`` characters. Arrays and objects
+    are echoed whole if their JSON fits in that many characters. Anything else
+    becomes None.
+    """
     if isinstance(value, str):
         return value[:MAX_SHOWN_VALUE]
     if isinstance(value, bool | int | float) or value is None:
         return value
-    return str(value)[:MAX_SHOWN_VALUE]
+    if isinstance(value, list | dict):
+        try:
+            text = json.dumps(value, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return None
+        return value if len(text) <= MAX_SHOWN_VALUE else None
+    return None
 
 
 def error_response(
@@ -133,22 +147,23 @@ async def _invalid_input(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    first = errors[0] if errors else {}
-    location = [str(part) for part in first.get("loc", ()) if part != "body"]
-    field = ".".join(location) or "body"
-    problem = str(first.get("msg", "invalid request"))
-    message = f"invalid {field}: {problem}"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problems)"
-    message += "; fix the request body to match /openapi.json"
+    problems = describe_errors(exc.errors())
+    if not problems:
+        message = "the request does not match the schema; see /openapi.json"
+        return error_response(request, 422, "validation_failed", message)
+    first = problems[0]
+    message = first.message
+    others = len(problems) - 1
+    if others:
+        message += f" (and {others} more {'problem' if others == 1 else 'problems'})"
+    message += "; fix the request to match /openapi.json"
     return error_response(
         request,
         422,
         "validation_failed",
         message,
-        field=field,
-        value=first.get("input"),
+        field=first.field,
+        value=first.value,
     )
 
 

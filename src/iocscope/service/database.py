@@ -8,12 +8,14 @@ another SQLite file. Plain ``postgresql://`` URLs are switched to asyncpg.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
@@ -72,32 +74,62 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def _alembic_config() -> Config:
+@dataclass(frozen=True)
+class UpgradeResult:
+    """The Alembic revisions of a database before and after an upgrade."""
+
+    # None when the database had no service tables yet.
+    before: str | None
+    after: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def describe(self) -> str:
+        """Return a one-line account of the upgrade for the CLI and logs."""
+        if not self.changed:
+            return f"database already at revision {self.after}; nothing to upgrade"
+        if self.before is None:
+            return f"database schema created at revision {self.after}"
+        return f"database upgraded from revision {self.before} to {self.after}"
+
+
+def alembic_config(connection: Connection) -> Config:
+    """Return an Alembic config that runs the service migrations on ``connection``."""
     config = Config()
     config.set_main_option("script_location", str(files("iocscope") / "migrations"))
+    config.attributes["connection"] = connection
     return config
 
 
-def _upgrade(connection: Connection) -> None:
-    config = _alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+def current_revision(connection: Connection) -> str | None:
+    """Return the database's Alembic revision, or None before the first migration."""
+    return MigrationContext.configure(connection).get_current_revision()
 
 
-async def upgrade_database(engine: AsyncEngine) -> None:
-    """Apply every pending Alembic migration to the engine's database."""
+def _upgrade(connection: Connection, revision: str) -> UpgradeResult:
+    before = current_revision(connection)
+    command.upgrade(alembic_config(connection), revision)
+    return UpgradeResult(before=before, after=current_revision(connection))
+
+
+async def upgrade_database(
+    engine: AsyncEngine, revision: str = "head"
+) -> UpgradeResult:
+    """Apply the pending Alembic migrations up to ``revision``, in one transaction."""
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+        return await connection.run_sync(_upgrade, revision)
 
 
-def upgrade_database_sync(settings: Settings) -> None:
-    """Upgrade the database named by ``settings``; for the CLI."""
+def upgrade_database_sync(settings: Settings) -> UpgradeResult:
+    """Upgrade the database named by ``settings`` to the latest revision."""
 
-    async def run() -> None:
+    async def run() -> UpgradeResult:
         engine = create_engine(settings)
         try:
-            await upgrade_database(engine)
+            return await upgrade_database(engine)
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
+    return asyncio.run(run())

@@ -20,6 +20,7 @@ from iocscope.service.jobs import (
     JobDispatcher,
     JobRunner,
     JobStore,
+    LookupCounter,
 )
 from iocscope.service.plans import PlanBook, load_plan_book
 from iocscope.service.ratelimit import RequestLimiter, make_storage
@@ -42,6 +43,8 @@ class ServiceState:
     jobs: JobStore
     bulk: BulkRunner
     dispatcher: JobDispatcher
+    # Counter of the items of the bulk jobs that this process runs, or None.
+    lookup_counter: LookupCounter | None = None
 
 
 def option(settings: Settings, name: str, default: object) -> object:
@@ -61,14 +64,21 @@ def job_runner(state: ServiceState) -> JobRunner:
         state.bulk,
         webhook_timeout_s=float(str(option(settings, "webhook_timeout_s", 5.0))),
         webhook_attempts=int(str(option(settings, "webhook_max_attempts", 3))),
+        counter=state.lookup_counter,
     )
 
 
 @asynccontextmanager
 async def open_service(
-    settings: Settings, engine: Engine | None = None
+    settings: Settings,
+    engine: Engine | None = None,
+    *,
+    lookup_counter: LookupCounter | None = None,
 ) -> AsyncIterator[ServiceState]:
-    """Open the database (upgrading it), the limiter, the engine and the job queue."""
+    """Open the database (upgrading it), the limiter, the engine and the job queue.
+
+    ``lookup_counter`` counts each item of the bulk jobs that this process runs.
+    """
     async with AsyncExitStack() as stack:
         if engine is None:
             from iocscope.runtime import open_engine
@@ -76,7 +86,9 @@ async def open_service(
             engine = await stack.enter_async_context(open_engine(settings))
         database = create_engine(settings)
         stack.push_async_callback(database.dispose)
-        await upgrade_database(database)
+        upgrade = await upgrade_database(database)
+        if upgrade.changed:
+            log.info("database.upgraded", before=upgrade.before, after=upgrade.after)
         sessions = session_factory(database)
         ledger = Ledger(sessions)
         book = load_plan_book(settings)
@@ -91,6 +103,7 @@ async def open_service(
             jobs=JobStore(sessions),
             bulk=BulkRunner(engine, ledger, book, bulk_concurrency(settings)),
             dispatcher=_NotStarted(),
+            lookup_counter=lookup_counter,
         )
         state.dispatcher = await _start_jobs(state, stack)
         stack.push_async_callback(state.dispatcher.close)

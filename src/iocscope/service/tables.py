@@ -93,11 +93,30 @@ class BulkJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class BulkJobReport(Base):
+    """The report of one unique observable in a job, shared by its duplicate items."""
+
+    __tablename__ = "bulk_job_reports"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("bulk_jobs.id"), primary_key=True)
+    # Index of the first item with this observable, the one that was charged.
+    first_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The report as JSON, with ``credits`` as charged to that first item.
+    payload_json: Mapped[str] = mapped_column(Text)
+
+
 class BulkJobResult(Base):
-    """One item's outcome as JSON: ``{"index", "result"}`` or ``{"index", "error"}``."""
+    """One item's outcome: a reference to a stored report, or the entry as JSON.
+
+    An item with a report has ``report_index`` set to the report's
+    ``first_index`` and no ``payload_json``. An item with an error has
+    ``payload_json`` set to ``{"index", "error"}``. Rows written before
+    ``bulk_job_reports`` existed carry the whole ``{"index", "result"}`` entry.
+    """
 
     __tablename__ = "bulk_job_results"
 
     job_id: Mapped[str] = mapped_column(ForeignKey("bulk_jobs.id"), primary_key=True)
     index: Mapped[int] = mapped_column(Integer, primary_key=True)
-    payload_json: Mapped[str] = mapped_column(Text)
+    payload_json: Mapped[str | None] = mapped_column(Text)
+    report_index: Mapped[int | None] = mapped_column(Integer)

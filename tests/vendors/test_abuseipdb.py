@@ -3,58 +3,54 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
 from iocscope.config import Settings
-from iocscope.errors import RateLimited, UpstreamError, UpstreamTimeout
-from iocscope.models import Observable, ObservableType, Status, Verdict
+from iocscope.errors import RateLimited, UpstreamError
+from iocscope.models import ObservableType, SourceResult, Status, Verdict
 from iocscope.sources.base import SourceContext
 from iocscope.sources.vendors import abuseipdb
 from iocscope.sources.vendors.abuseipdb import AbuseIPDBSource
-from tests.conftest import LOCAL_FIXTURES
 from tests.loopback import LoopbackServer, Reply
+from tests.vendors.support import (
+    local_body,
+    make_observable,
+    recorded_body,
+    run_lookup,
+    settings_for,
+)
 
+NAME = "abuseipdb"
 KEY = "abuseipdb-test-key-77e0b4"
 PATH = "/api/v2/check"
 
 
-@pytest.fixture
-def recorded(shared_fixtures: Path) -> Path:
-    return shared_fixtures / "upstream" / "abuseipdb"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
-
-
-def make_source(
-    server: LoopbackServer, client: httpx.AsyncClient, **settings: object
-) -> AbuseIPDBSource:
-    config = Settings(
-        abuseipdb_api_key=KEY,
-        source_endpoints={"abuseipdb": server.url},
-        **settings,  # type: ignore[arg-type]
+async def lookup(
+    server: LoopbackServer, address: str = "118.25.6.39", **fields: Any
+) -> SourceResult:
+    fields.setdefault("abuseipdb_api_key", KEY)
+    return await run_lookup(
+        AbuseIPDBSource,
+        settings_for(server, NAME, **fields),
+        make_observable(ObservableType.IP, address),
     )
-    return AbuseIPDBSource(config, client)
 
 
-def ip(value: str) -> Observable:
-    return Observable(type=ObservableType.IP, value=value, input=value, scope="global")
+def recorded(shared: Path, name: str) -> bytes:
+    return recorded_body(shared, NAME, name)
 
 
 async def test_malicious_report_maps_fields(
-    loopback: LoopbackServer, client: httpx.AsyncClient, recorded: Path
+    loopback: LoopbackServer, shared_fixtures: Path
 ) -> None:
-    body = (recorded / "check_118.25.6.39_malicious_verbose_docs.json").read_bytes()
+    body = recorded(shared_fixtures, "check_118.25.6.39_malicious_verbose_docs.json")
     loopback.route("GET", PATH, Reply(200, body))
-    result = await make_source(loopback, client).lookup(ip("118.25.6.39"))
+    result = await lookup(loopback, "118.25.6.39")
     assert result.status is Status.OK
     assert result.verdict is Verdict.MALICIOUS
     assert result.score == 100
@@ -70,11 +66,11 @@ async def test_malicious_report_maps_fields(
 
 
 async def test_request_carries_key_and_params(
-    loopback: LoopbackServer, client: httpx.AsyncClient, recorded: Path
+    loopback: LoopbackServer, shared_fixtures: Path
 ) -> None:
-    body = (recorded / "check_38.75.137.9_clean_nonverbose.json").read_bytes()
+    body = recorded(shared_fixtures, "check_38.75.137.9_clean_nonverbose.json")
     loopback.route("GET", PATH, Reply(200, body))
-    await make_source(loopback, client).lookup(ip("38.75.137.9"))
+    await lookup(loopback, "38.75.137.9")
     assert len(loopback.requests) == 1
     seen = loopback.requests[0]
     assert parse_qs(seen.query) == {
@@ -86,22 +82,22 @@ async def test_request_carries_key_and_params(
 
 
 async def test_ipv6_is_url_encoded(
-    loopback: LoopbackServer, client: httpx.AsyncClient, recorded: Path
+    loopback: LoopbackServer, shared_fixtures: Path
 ) -> None:
-    body = (recorded / "check_38.75.137.9_clean_nonverbose.json").read_bytes()
+    body = recorded(shared_fixtures, "check_38.75.137.9_clean_nonverbose.json")
     loopback.route("GET", PATH, Reply(200, body))
-    await make_source(loopback, client).lookup(ip("2001:4860:4860::8888"))
+    await lookup(loopback, "2001:4860:4860::8888")
     query = loopback.requests[0].query
     assert "ipAddress=2001%3A4860%3A4860%3A%3A8888" in query
     assert parse_qs(query)["ipAddress"] == ["2001:4860:4860::8888"]
 
 
 async def test_no_reports_is_clean(
-    loopback: LoopbackServer, client: httpx.AsyncClient, recorded: Path
+    loopback: LoopbackServer, shared_fixtures: Path
 ) -> None:
-    body = (recorded / "check_38.75.137.9_clean_nonverbose.json").read_bytes()
+    body = recorded(shared_fixtures, "check_38.75.137.9_clean_nonverbose.json")
     loopback.route("GET", PATH, Reply(200, body))
-    result = await make_source(loopback, client).lookup(ip("38.75.137.9"))
+    result = await lookup(loopback, "38.75.137.9")
     assert result.verdict is Verdict.CLEAN
     assert result.known_benign is False
     assert result.summary == "abuse confidence 0%, no reports in the last 90 days"
@@ -109,11 +105,11 @@ async def test_no_reports_is_clean(
 
 
 async def test_whitelisted_is_known_benign(
-    loopback: LoopbackServer, client: httpx.AsyncClient, recorded: Path
+    loopback: LoopbackServer, shared_fixtures: Path
 ) -> None:
     name = "check_8.8.8.8_whitelisted_with_reports_abbreviated.json"
-    loopback.route("GET", PATH, Reply(200, (recorded / name).read_bytes()))
-    result = await make_source(loopback, client).lookup(ip("8.8.8.8"))
+    loopback.route("GET", PATH, Reply(200, recorded(shared_fixtures, name)))
+    result = await lookup(loopback, "8.8.8.8")
     assert result.verdict is Verdict.CLEAN
     assert result.known_benign is True
     assert "abuseipdb:whitelisted" in result.tags
@@ -122,24 +118,20 @@ async def test_whitelisted_is_known_benign(
     assert "159 reports from 50 users" in result.summary
 
 
-async def test_mid_score_is_suspicious_with_tor_tag(
-    loopback: LoopbackServer, client: httpx.AsyncClient
-) -> None:
-    body = LOCAL_FIXTURES / "abuseipdb" / "check_suspicious_score_50.constructed.json"
-    loopback.route("GET", PATH, Reply(200, body.read_bytes()))
-    result = await make_source(loopback, client).lookup(ip("45.83.64.9"))
+async def test_mid_score_is_suspicious_with_tor_tag(loopback: LoopbackServer) -> None:
+    body = local_body(NAME, "check_suspicious_score_50.constructed.json")
+    loopback.route("GET", PATH, Reply(200, body))
+    result = await lookup(loopback, "45.83.64.9")
     assert result.verdict is Verdict.SUSPICIOUS
     assert result.score == 50
     assert result.confidence == 0.5
     assert result.tags == ["tor:exit-node"]
 
 
-async def test_low_score_with_reports_is_unknown(
-    loopback: LoopbackServer, client: httpx.AsyncClient
-) -> None:
-    body = LOCAL_FIXTURES / "abuseipdb" / "check_low_score_reported.constructed.json"
-    loopback.route("GET", PATH, Reply(200, body.read_bytes()))
-    result = await make_source(loopback, client).lookup(ip("45.83.64.10"))
+async def test_low_score_with_reports_is_unknown(loopback: LoopbackServer) -> None:
+    body = local_body(NAME, "check_low_score_reported.constructed.json")
+    loopback.route("GET", PATH, Reply(200, body))
+    result = await lookup(loopback, "45.83.64.10")
     assert result.verdict is Verdict.UNKNOWN
     assert result.confidence is None
     assert result.summary == (
@@ -148,76 +140,56 @@ async def test_low_score_with_reports_is_unknown(
 
 
 async def test_daily_limit_429_keeps_retry_after(
-    loopback: LoopbackServer, client: httpx.AsyncClient, recorded: Path
+    loopback: LoopbackServer, shared_fixtures: Path
 ) -> None:
-    body = (recorded / "error_429_daily_limit.json").read_bytes()
+    body = recorded(shared_fixtures, "error_429_daily_limit.json")
     recorded_headers = json.loads(
-        (recorded / "headers_429_daily_limit_docs.json").read_text()
+        recorded(shared_fixtures, "headers_429_daily_limit_docs.json")
     )["headers"]
     loopback.route("GET", PATH, Reply(429, body, recorded_headers))
     with pytest.raises(RateLimited) as caught:
-        await make_source(loopback, client).lookup(ip("118.25.6.39"))
+        await lookup(loopback, "118.25.6.39")
     assert caught.value.retry_after_s == 29241
     assert "Daily rate limit of 1000 requests exceeded" in caught.value.message
 
 
-async def test_429_with_garbled_body_is_rate_limited(
-    loopback: LoopbackServer, client: httpx.AsyncClient
-) -> None:
+async def test_429_with_garbled_body_is_rate_limited(loopback: LoopbackServer) -> None:
     loopback.route("GET", PATH, Reply(429, b"<html>slow down", {"Retry-After": "5"}))
     with pytest.raises(RateLimited) as caught:
-        await make_source(loopback, client).lookup(ip("118.25.6.39"))
+        await lookup(loopback, "118.25.6.39")
     assert caught.value.retry_after_s == 5
     assert caught.value.message == "AbuseIPDB rate limit reached: no detail"
 
 
 async def test_limit_body_in_200_is_rate_limited(
-    loopback: LoopbackServer, client: httpx.AsyncClient, recorded: Path
+    loopback: LoopbackServer, shared_fixtures: Path
 ) -> None:
-    body = (recorded / "error_429_daily_limit.json").read_bytes()
+    body = recorded(shared_fixtures, "error_429_daily_limit.json")
     loopback.route("GET", PATH, Reply(200, body))
     with pytest.raises(RateLimited, match="Daily rate limit"):
-        await make_source(loopback, client).lookup(ip("118.25.6.39"))
+        await lookup(loopback, "118.25.6.39")
 
 
 async def test_invalid_ip_422_keeps_detail(
-    loopback: LoopbackServer, client: httpx.AsyncClient, recorded: Path
+    loopback: LoopbackServer, shared_fixtures: Path
 ) -> None:
-    body = (recorded / "error_422_invalid_ip.json").read_bytes()
+    body = recorded(shared_fixtures, "error_422_invalid_ip.json")
     loopback.route("GET", PATH, Reply(422, body))
     with pytest.raises(UpstreamError) as caught:
-        await make_source(loopback, client).lookup(ip("118.25.6.39"))
+        await lookup(loopback, "118.25.6.39")
     assert caught.value.http_status == 422
     assert "must be a valid IPv4 or IPv6 address" in caught.value.message
 
 
 @pytest.mark.parametrize("status", [401, 403])
 async def test_rejected_key_is_error(
-    loopback: LoopbackServer, client: httpx.AsyncClient, recorded: Path, status: int
+    loopback: LoopbackServer, shared_fixtures: Path, status: int
 ) -> None:
-    body = (recorded / "error_401_auth_failed.json").read_bytes()
+    body = recorded(shared_fixtures, "error_401_auth_failed.json")
     loopback.route("GET", PATH, Reply(status, body))
     with pytest.raises(UpstreamError, match="rejected the API key") as caught:
-        await make_source(loopback, client).lookup(ip("118.25.6.39"))
+        await lookup(loopback, "118.25.6.39")
     assert KEY not in str(caught.value)
-
-
-async def test_5xx_retried_once_then_error(
-    loopback: LoopbackServer, client: httpx.AsyncClient
-) -> None:
-    loopback.route("GET", PATH, Reply(502, b"<html>bad gateway</html>"))
-    with pytest.raises(UpstreamError, match="upstream returned 502"):
-        await make_source(loopback, client).lookup(ip("118.25.6.39"))
-    assert len(loopback.requests) == 2
-
-
-async def test_hanging_server_times_out(
-    loopback: LoopbackServer, client: httpx.AsyncClient
-) -> None:
-    loopback.route("GET", PATH, Reply(200, b"{}", delay_s=float("inf")))
-    source = make_source(loopback, client, source_timeouts={"abuseipdb": 0.5})
-    with pytest.raises(UpstreamTimeout, match=r"timed out: no response within 0\.5 s"):
-        await source.lookup(ip("118.25.6.39"))
 
 
 @pytest.mark.parametrize(
@@ -231,31 +203,27 @@ async def test_hanging_server_times_out(
     ],
 )
 async def test_garbled_body_is_error(
-    loopback: LoopbackServer, client: httpx.AsyncClient, body: bytes, message: str
+    loopback: LoopbackServer, body: bytes, message: str
 ) -> None:
     loopback.route("GET", PATH, Reply(200, body))
     with pytest.raises(UpstreamError, match=message):
-        await make_source(loopback, client).lookup(ip("118.25.6.39"))
+        await lookup(loopback, "118.25.6.39")
 
 
 async def test_non_utf8_body_is_replaced(
-    loopback: LoopbackServer, client: httpx.AsyncClient, recorded: Path
+    loopback: LoopbackServer, shared_fixtures: Path
 ) -> None:
-    body = (recorded / "check_38.75.137.9_clean_nonverbose.json").read_bytes()
+    body = recorded(shared_fixtures, "check_38.75.137.9_clean_nonverbose.json")
     body = body.replace(b"GlobalTeleHost Corp.", b"Global\xffTele\xc3")
     loopback.route("GET", PATH, Reply(200, body))
-    result = await make_source(loopback, client).lookup(ip("38.75.137.9"))
+    result = await lookup(loopback, "38.75.137.9")
     assert result.data["isp"] == "Global\ufffdTele\ufffd"
     assert result.verdict is Verdict.CLEAN
 
 
-def test_load_needs_http_client() -> None:
-    context = SourceContext(settings=Settings(), store=None, http=None)  # type: ignore[arg-type]
-    assert abuseipdb.load(context) == []
-
-
-async def test_load_builds_source(client: httpx.AsyncClient) -> None:
-    context = SourceContext(settings=Settings(), store=None, http=client)  # type: ignore[arg-type]
-    sources = abuseipdb.load(context)
-    assert [source.spec.name for source in sources] == ["abuseipdb"]
-    assert KEY not in sources[0].fingerprint  # type: ignore[attr-defined]
+async def test_loaded_fingerprint_omits_key() -> None:
+    settings = Settings(abuseipdb_api_key=KEY)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        context = SourceContext(settings=settings, store=None, http=client)  # type: ignore[arg-type]
+        [source] = abuseipdb.load(context)
+    assert KEY not in source.fingerprint  # type: ignore[attr-defined]

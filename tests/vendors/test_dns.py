@@ -15,8 +15,8 @@ from iocscope.models import Observable, ObservableType, SourceResult, Status, Ve
 from iocscope.sources.base import SourceContext
 from iocscope.sources.vendors import dns as dns_source
 from iocscope.sources.vendors.dns import DnsRecords, build_resolver
-from tests.vendors.abusech_support import NO_STORE
 from tests.vendors.dnsctx_server import LoopbackDns, running_dns
+from tests.vendors.support import NO_STORE, make_observable
 
 
 @pytest.fixture
@@ -32,22 +32,13 @@ def settings_for(server: LoopbackDns, **fields: Any) -> Settings:
 
 
 def domain(name: str, registered: str | None = None) -> Observable:
-    return Observable(
-        type=ObservableType.DOMAIN,
-        value=name,
-        input=name,
-        registered_domain=registered or name,
-    )
+    kind = ObservableType.DOMAIN
+    return make_observable(kind, name, registered_domain=registered or name)
 
 
 def url(value: str, host: str, registered: str | None) -> Observable:
-    return Observable(
-        type=ObservableType.URL,
-        value=value,
-        input=value,
-        host=host,
-        registered_domain=registered,
-    )
+    kind = ObservableType.URL
+    return make_observable(kind, value, host=host, registered_domain=registered)
 
 
 async def lookup(server: LoopbackDns, target: Observable) -> SourceResult:

@@ -16,8 +16,8 @@ from iocscope.models import Observable, ObservableType, SourceResult, Status, Ve
 from iocscope.sources.base import SourceContext
 from iocscope.sources.vendors import dnsbl
 from iocscope.sources.vendors.dnsbl import Blocklist, DnsblSource
-from tests.vendors.abusech_support import NO_STORE
 from tests.vendors.dnsctx_server import LoopbackDns, running_dns
+from tests.vendors.support import NO_STORE, make_observable
 
 ZEN, DBL, SURBL = dnsbl.BLOCKLISTS
 IP = "192.0.2.99"
@@ -52,24 +52,17 @@ def source(server: LoopbackDns, blocklist: Blocklist) -> DnsblSource:
 
 
 def ip(value: str) -> Observable:
-    return Observable(type=ObservableType.IP, value=value, input=value, scope="global")
+    return make_observable(ObservableType.IP, value)
 
 
 def domain(name: str, registered: str | None = None) -> Observable:
-    registered = registered or name
-    return Observable(
-        type=ObservableType.DOMAIN, value=name, input=name, registered_domain=registered
-    )
+    kind = ObservableType.DOMAIN
+    return make_observable(kind, name, registered_domain=registered or name)
 
 
 def url(value: str, host: str, registered: str | None) -> Observable:
-    return Observable(
-        type=ObservableType.URL,
-        value=value,
-        input=value,
-        host=host,
-        registered_domain=registered,
-    )
+    kind = ObservableType.URL
+    return make_observable(kind, value, host=host, registered_domain=registered)
 
 
 async def zen(server: LoopbackDns, *codes: str) -> SourceResult:

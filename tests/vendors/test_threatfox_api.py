@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from iocscope.config import Settings
-from iocscope.errors import RateLimited, UpstreamError, UpstreamTimeout
+from iocscope.errors import UpstreamError
 from iocscope.models import ObservableType, SourceResult, Status, Verdict
-from iocscope.sources.base import SourceContext
-from iocscope.sources.vendors import threatfox_api
 from iocscope.sources.vendors.threatfox_api import ThreatfoxApi
 from tests.loopback import LoopbackServer, Reply
-from tests.vendors.abusech_support import (
+from tests.vendors.support import (
     AUTH_KEY,
     LATIN1,
-    NO_STORE,
-    TRUNCATED_JSON,
-    captured_output,
     local_body,
     make_observable,
-    make_settings,
-    run,
-    run_to_text,
-    shared_body,
+    output_of_lookups,
+    recorded_body,
+    run_lookup,
+    settings_for,
 )
 
 NAME = "threatfox_api"
@@ -41,7 +33,7 @@ HOUDINI = "search_hash_2151c4b9_houdini_docs.json"
 
 
 def recorded(shared: Path, name: str) -> bytes:
-    return shared_body(shared, "threatfox", name)
+    return recorded_body(shared, "threatfox", name)
 
 
 async def lookup(
@@ -50,8 +42,9 @@ async def lookup(
     value: str = C2_IP,
     **fields: Any,
 ) -> SourceResult:
-    settings = make_settings(server.url, NAME, **fields)
-    return await run(ThreatfoxApi, settings, make_observable(kind, value))
+    fields.setdefault("abusech_auth_key", AUTH_KEY)
+    settings = settings_for(server, NAME, **fields)
+    return await run_lookup(ThreatfoxApi, settings, make_observable(kind, value))
 
 
 def sent_json(server: LoopbackServer) -> Any:
@@ -152,42 +145,6 @@ async def test_unknown_status(loopback: LoopbackServer) -> None:
         await lookup(loopback)
 
 
-@pytest.mark.parametrize("status", [401, 403])
-async def test_auth_rejected(loopback: LoopbackServer, status: int) -> None:
-    loopback.route("POST", PATH, Reply(status, '{"error": "denied"}'))
-    with pytest.raises(UpstreamError) as caught:
-        await lookup(loopback)
-    assert caught.value.http_status == status
-
-
-async def test_rate_limited(loopback: LoopbackServer) -> None:
-    loopback.route("POST", PATH, Reply(429, "", headers={"Retry-After": "60"}))
-    with pytest.raises(RateLimited) as caught:
-        await lookup(loopback)
-    assert caught.value.retry_after_s == 60.0
-
-
-async def test_server_error(loopback: LoopbackServer) -> None:
-    loopback.route("POST", PATH, Reply(502, "bad gateway"))
-    with pytest.raises(UpstreamError, match="upstream returned 502"):
-        await lookup(loopback)
-    assert len(loopback.requests) == 2
-
-
-async def test_hang_times_out(loopback: LoopbackServer) -> None:
-    loopback.route("POST", PATH, Reply(delay_s=float("inf")))
-    started = time.monotonic()
-    with pytest.raises(UpstreamTimeout):
-        await lookup(loopback)
-    assert time.monotonic() - started < 2.0
-
-
-async def test_truncated_body(loopback: LoopbackServer) -> None:
-    loopback.route("POST", PATH, Reply(200, TRUNCATED_JSON))
-    with pytest.raises(UpstreamError, match="not JSON"):
-        await lookup(loopback)
-
-
 async def test_latin1_malware(loopback: LoopbackServer, shared_fixtures: Path) -> None:
     body = recorded(shared_fixtures, COBALT).replace(
         b'"Cobalt Strike"', b'"' + LATIN1 + b'"'
@@ -200,27 +157,13 @@ async def test_latin1_malware(loopback: LoopbackServer, shared_fixtures: Path) -
 async def test_key_never_leaks(
     loopback: LoopbackServer, shared_fixtures: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # test_common_failures.py covers the failures without a vendor body.
     replies = [
         Reply(200, recorded(shared_fixtures, COBALT)),
         Reply(200, '{"query_status": "illegal_auth_key"}'),
-        Reply(403, '{"error": "denied"}'),
-        Reply(429, "", headers={"Retry-After": "5"}),
-        Reply(503, "boom"),
-        Reply(200, TRUNCATED_JSON),
     ]
-    settings = make_settings(loopback.url, NAME)
-    target = make_observable(ObservableType.IP, C2_IP)
-    with captured_output(caplog) as texts:
-        for reply in replies:
-            loopback.route("POST", PATH, reply)
-            texts.append(await run_to_text(ThreatfoxApi, settings, target))
+    texts = await output_of_lookups(
+        caplog, loopback, ("POST", PATH), replies, lambda: lookup(loopback)
+    )
     assert all(r.headers["auth-key"] == AUTH_KEY for r in loopback.requests)
     assert AUTH_KEY not in "\n".join(texts)
-
-
-async def test_loader(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path)
-    async with httpx.AsyncClient(trust_env=False) as client:
-        with_http = threatfox_api.load(SourceContext(settings, NO_STORE, client))
-    assert [s.spec.name for s in with_http] == [NAME]
-    assert threatfox_api.load(SourceContext(settings, NO_STORE)) == []

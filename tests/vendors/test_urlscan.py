@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
-from iocscope.config import Settings
-from iocscope.errors import RateLimited, UpstreamError, UpstreamTimeout
+from iocscope.errors import RateLimited, UpstreamError
 from iocscope.models import Observable, ObservableType, SourceResult, Status, Verdict
-from iocscope.sources.base import SourceContext
-from iocscope.sources.vendors import urlscan
 from iocscope.sources.vendors.urlscan import URLScanSource
 from tests.loopback import LoopbackServer, Reply
-from tests.vendors.netctx_support import (
-    GARBLED,
+from tests.vendors.support import (
     NOT_UTF8,
     REPLACEMENT,
-    all_output,
-    local,
-    observable,
-    outcome_text,
+    local_body,
+    make_observable,
+    output_of_lookups,
+    recorded_body,
     run_lookup,
     settings_for,
-    upstream,
 )
 
 NAME = "urlscan"
@@ -42,12 +36,12 @@ async def lookup(
     return await run_lookup(
         URLScanSource,
         settings_for(server, NAME, **settings),
-        target or observable(ObservableType.DOMAIN, "example.com"),
+        target or make_observable(ObservableType.DOMAIN, "example.com"),
     )
 
 
 def recorded(shared: Path, name: str) -> bytes:
-    return upstream(shared, NAME, name)
+    return recorded_body(shared, NAME, name)
 
 
 def example_search(shared: Path) -> bytes:
@@ -96,12 +90,12 @@ async def test_query_per_type(
 ) -> None:
     body = recorded(shared_fixtures, "search_results_client_test_fixture.json")
     loopback.route("GET", PATH, Reply(200, body))
-    await lookup(loopback, observable(kind, value))
+    await lookup(loopback, make_observable(kind, value))
     assert sent_query(loopback)["q"] == [query]
 
 
 async def test_malicious_verdict(loopback: LoopbackServer) -> None:
-    body = local(NAME, "search_malicious_verdict.constructed.json")
+    body = local_body(NAME, "search_malicious_verdict.constructed.json")
     loopback.route("GET", PATH, Reply(200, body))
     result = await lookup(loopback)
     assert result.verdict is Verdict.MALICIOUS
@@ -169,27 +163,6 @@ async def test_rate_limit_headers(
     assert caught.value.retry_after_s == 42
 
 
-async def test_server_error_retried(loopback: LoopbackServer) -> None:
-    loopback.route("GET", PATH, Reply(502, "Bad Gateway"))
-    with pytest.raises(UpstreamError, match="upstream returned 502"):
-        await lookup(loopback)
-    assert len(loopback.requests) == 2
-
-
-async def test_hang_times_out(loopback: LoopbackServer) -> None:
-    loopback.route("GET", PATH, Reply(delay_s=float("inf")))
-    started = time.monotonic()
-    with pytest.raises(UpstreamTimeout):
-        await lookup(loopback, timeout_s=1.0)
-    assert time.monotonic() - started < 3
-
-
-async def test_garbled_body(loopback: LoopbackServer) -> None:
-    loopback.route("GET", PATH, Reply(200, GARBLED))
-    with pytest.raises(UpstreamError, match="not JSON"):
-        await lookup(loopback)
-
-
 async def test_non_utf8_replaced(loopback: LoopbackServer) -> None:
     scan = b'{"page": {"title": "' + NOT_UTF8 + b'", "url": "http://a.example/"}}'
     loopback.route("GET", PATH, Reply(200, b'{"results": [' + scan + b"]}"))
@@ -202,22 +175,14 @@ async def test_non_utf8_replaced(loopback: LoopbackServer) -> None:
 async def test_key_never_logged(
     loopback: LoopbackServer, shared_fixtures: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # test_common_failures.py covers the failures without a vendor body.
     replies = [
         Reply(200, example_search(shared_fixtures)),
         Reply(401, recorded(shared_fixtures, "error_401_no_api_key_client_test.json")),
         Reply(400, recorded(shared_fixtures, "error_400_validation_client_test.json")),
-        Reply(429, "{}", {"Retry-After": "1"}),
-        Reply(500, "oops"),
-        Reply(200, GARBLED),
     ]
-    with all_output(caplog) as texts:
-        for reply in replies:
-            loopback.route("GET", PATH, reply)
-            texts.append(await outcome_text(lookup(loopback)))
+    texts = await output_of_lookups(
+        caplog, loopback, ("GET", PATH), replies, lambda: lookup(loopback)
+    )
     assert all(r.headers["api-key"] == KEY for r in loopback.requests)
     assert not [text for text in texts if KEY in text]
-
-
-def test_load_needs_client() -> None:
-    context = SourceContext(settings=Settings(), store=None, http=None)
-    assert urlscan.load(context) == []

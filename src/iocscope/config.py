@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     source_rate_limits: dict[str, str | None] = Field(default_factory=dict)
     # Per-source overrides of the spec's daily quota; null removes it.
     source_daily_quotas: dict[str, int | None] = Field(default_factory=dict)
+    # Where the upstream governor keeps budgets and breaker state: "auto" means
+    # Redis when redis_url is set, else <data_dir>/governor.sqlite3; "sqlite" uses
+    # that file even with redis_url; "memory" keeps them in this process only.
+    governor_store: Literal["auto", "sqlite", "memory"] = "auto"
     # Consecutive failures (error or timeout) that open a source's circuit breaker.
     breaker_failure_threshold: int = Field(default=5, ge=1)
     # Seconds an open breaker waits before it lets one probe through.

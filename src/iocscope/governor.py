@@ -13,17 +13,22 @@ is True) and lets local sources through untouched. Per source:
   closes it while a failure opens it again.
 
 Settings may override the first two per source (``source_rate_limits``,
-``source_daily_quotas``). With ``redis_url`` set, counters and breaker state live in
-Redis, so every worker shares one budget; otherwise they live in this process.
+``source_daily_quotas``). ``from_settings`` puts counters and breaker state in Redis
+when ``redis_url`` is set, so every worker on every host shares one budget. Otherwise
+they live in ``<data_dir>/governor.sqlite3`` (see ``governor_sqlite``), shared by every
+process on this machine that uses the same data folder. The setting
+``governor_store = "memory"`` keeps them in the process instead.
 """
 
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
 import limits
@@ -47,6 +52,9 @@ DEFAULT_COOLDOWN_S = 60.0
 DEFAULT_BACKOFF_S = 60.0
 
 BreakerState = Literal["closed", "open", "half-open"]
+GOVERNOR_STORES = ("auto", "sqlite", "memory")
+# Errors of the shared stores that admit() and record() turn into results or logs.
+_STORE_ERRORS = (RedisError, StorageError, sqlite3.Error)
 
 
 @dataclass(frozen=True)
@@ -292,10 +300,36 @@ class UpstreamGovernor:
         key_prefix: str = "iocscope",
         clock: Callable[[], float] = time.time,
     ) -> UpstreamGovernor:
-        """Build a governor on Redis when ``redis_url`` is set, else in process."""
-        url = settings.secret("redis_url")
-        if url is None:
+        """Build a governor on the store that the ``governor_store`` setting picks.
+
+        "auto" (the default) means Redis when ``redis_url`` is set, else the SQLite
+        file in the data folder. "sqlite" means that file even with ``redis_url``,
+        and "memory" keeps the budgets in this process only.
+        """
+        choice = settings.governor_store
+        if choice not in GOVERNOR_STORES:
+            raise ConfigError(
+                f"invalid governor_store {choice!r}: use one of "
+                + ", ".join(repr(store) for store in GOVERNOR_STORES)
+            )
+        if choice == "memory":
             return cls(settings, clock=clock)
+        url = settings.secret("redis_url")
+        if url is None or choice == "sqlite":
+            # Imported here because governor_sqlite imports GovernorState from here.
+            from iocscope.governor_sqlite import (
+                GovernorDatabase,
+                SQLiteStateStore,
+                SQLiteStorage,
+            )
+
+            database = GovernorDatabase(governor_db_path(settings))
+            return cls(
+                settings,
+                storage=SQLiteStorage(database),
+                state=SQLiteStateStore(database),
+                clock=clock,
+            )
         pool = redis.asyncio.ConnectionPool.from_url(url)
         pool_option: dict[str, Any] = {"connection_pool": pool}
         storage = RedisStorage(
@@ -311,7 +345,7 @@ class UpstreamGovernor:
         return cls(settings, storage=storage, state=state, clock=clock)
 
     async def aclose(self) -> None:
-        """Close the Redis connections, if any."""
+        """Close the Redis connections or the SQLite file, if any."""
         await self._state.aclose()
 
     async def admit(self, spec: SourceSpec) -> SourceResult | None:
@@ -320,7 +354,7 @@ class UpstreamGovernor:
             return None
         try:
             return await self._admit(spec)
-        except (RedisError, StorageError) as exc:
+        except _STORE_ERRORS as exc:
             log.error("governor.store.failed", source=spec.name, error=_describe(exc))
             return SourceResult(
                 status=Status.ERROR,
@@ -333,7 +367,7 @@ class UpstreamGovernor:
             return
         try:
             await self._record(spec, result)
-        except (RedisError, StorageError) as exc:
+        except _STORE_ERRORS as exc:
             # The breaker misses this outcome, but the lookup result is kept.
             log.error("governor.store.failed", source=spec.name, error=_describe(exc))
 
@@ -474,6 +508,11 @@ class UpstreamGovernor:
         if spec.name not in self._parsed:
             self._parsed[spec.name] = _parse_rate_limit(spec.name, spec.rate_limit)
         return self._parsed[spec.name]
+
+
+def governor_db_path(settings: Settings) -> Path:
+    """Return the path of the SQLite file that stores the budgets without Redis."""
+    return Path(settings.data_dir) / "governor.sqlite3"
 
 
 def _pick(explicit: Any, settings: Settings, name: str) -> Any:

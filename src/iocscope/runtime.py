@@ -1,7 +1,9 @@
 """Assemble a ready engine from settings: store, HTTP client, sources, cache, governor.
 
 With ``redis_url`` set, the result cache and the upstream governor's budgets live in
-Redis, where every worker shares them. Without it, both stay in this process.
+Redis, where every worker shares them. Without it, the cache stays in this process and
+the budgets live in ``<data_dir>/governor.sqlite3``, shared by every process on this
+machine that uses the same data folder.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from iocscope.cli_enrich import DataDirOption
 from iocscope.config import Settings, load_settings
@@ -180,7 +180,14 @@ def human_age(seconds: int) -> str:
 
 
 def _feed_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("feed", "entries", "bad lines", "imported", "source")
+    # The feed name stays whole; a long source path wraps instead of being cut.
+    table = Table(
+        Column("feed", no_wrap=True),
+        "entries",
+        "bad lines",
+        "imported",
+        Column("source", overflow="fold"),
+    )
     for row in rows:
         if not row["imported"]:
             table.add_row(row["name"], "-", "-", "never", "")

@@ -37,7 +37,12 @@ app.add_typer(db_app, name="db")
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Folder for the SQLite database and feeds."),
+    typer.Option(
+        "--data-dir",
+        help="Folder for the SQLite databases and feeds. Default: "
+        "IOCSCOPE_DATA_DIR, else the platform's user data folder.",
+        file_okay=False,
+    ),
 ]
 
 T = TypeVar("T")

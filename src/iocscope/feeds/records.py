@@ -58,7 +58,11 @@ class BadLine:
     unit: str = "line"
 
     def __str__(self) -> str:
-        return f"{self.unit} {self.number}: {self.reason}: {self.text[:120]!r}"
+        shown = repr(self.text[:120])
+        if self.text.strip() and self.text.strip() in self.reason:
+            # Parser messages often quote the value already.
+            return f"{self.unit} {self.number}: {self.reason}"
+        return f"{self.unit} {self.number}: {self.reason}: {shown}"
 
 
 @dataclass

@@ -94,7 +94,10 @@ def enrich(
         ),
     ] = False,
     refresh: Annotated[
-        bool, typer.Option("--refresh", help="Ignore cached source answers.")
+        bool,
+        typer.Option(
+            "--refresh", help="Ignore cached source results and ask every source again."
+        ),
     ] = False,
     show_skipped: Annotated[
         bool, typer.Option("--show-skipped", help="List skipped sources in tables.")

@@ -86,7 +86,14 @@ def _mount(app: typer.Typer, name: str) -> None:
 
 # Errors from these libraries mean a database or Redis server that cannot be
 # reached or used; they are reported in one line instead of a traceback.
-SERVER_ERROR_MODULES = ("sqlalchemy", "asyncpg", "psycopg", "redis", "aiosqlite")
+SERVER_ERROR_MODULES = (
+    "sqlalchemy",
+    "asyncpg",
+    "psycopg",
+    "redis",
+    "aiosqlite",
+    "sqlite3",
+)
 
 
 def main() -> None:
@@ -99,7 +106,11 @@ def main() -> None:
     except IocscopeError as exc:
         _exit_with(exc.message)
     except Exception as exc:
-        if type(exc).__module__.split(".")[0] not in SERVER_ERROR_MODULES:
+        # A refused connection surfaces as the built-in ConnectionError.
+        server_error = isinstance(exc, ConnectionError | TimeoutError)
+        if not server_error and type(exc).__module__.split(".")[0] not in (
+            SERVER_ERROR_MODULES
+        ):
             raise
         lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         detail = lines[0] if lines else type(exc).__name__

@@ -43,6 +43,7 @@ from iocscope.config import Settings
 from iocscope.errors import ConfigError
 from iocscope.models import SourceResult, Status
 from iocscope.sources.base import SourceSpec
+from iocscope.sources.http import MAX_RETRY_AFTER_S
 
 log = structlog.get_logger(__name__)
 
@@ -372,7 +373,27 @@ class UpstreamGovernor:
             log.error("governor.store.failed", source=spec.name, error=_describe(exc))
 
     async def health(self, spec: SourceSpec) -> SourceHealth:
-        """Return the source's quota left, breaker state, backoff and last error."""
+        """Return the source's quota left, breaker state, backoff and last error.
+
+        When the store cannot be read, the health says so in ``last_error``.
+        """
+        try:
+            return await self._health(spec)
+        except _STORE_ERRORS as exc:
+            log.error("governor.store.failed", source=spec.name, error=_describe(exc))
+            return SourceHealth(
+                name=spec.name,
+                rate_limit=self.rate_limit(spec),
+                daily_quota=self.daily_quota(spec),
+                quota_left=None,
+                breaker="closed",
+                consecutive_failures=0,
+                backoff_until=None,
+                last_error=f"rate-limit store unavailable: {_describe(exc)}",
+                last_error_at=self._clock(),
+            )
+
+    async def _health(self, spec: SourceSpec) -> SourceHealth:
         now = self._clock()
         state = await self._state.load(spec.name)
         quota = self.daily_quota(spec)
@@ -471,8 +492,10 @@ class UpstreamGovernor:
             await self._maybe_open(name, state, now)
         elif status is Status.RATE_LIMITED:
             delay = result.retry_after_s
-            if delay is None or delay <= 0:
+            if delay is None or not math.isfinite(delay) or delay <= 0:
                 delay = self.default_backoff_s
+            # A source's own RateLimited may carry any number; a day is the most.
+            delay = min(delay, MAX_RETRY_AFTER_S)
             await self._state.set_backoff(name, now + delay)
             await self._state.note_error(name, now, result.reason or "rate limited")
             await self._state.release_probe(name)
@@ -555,6 +578,8 @@ def _seconds_to_utc_midnight(now: float) -> float:
 
 def _round_up(seconds: float) -> float:
     """Round a wait up to 0.1 s, at least 0.1 s, so a retry never comes too early."""
+    if not math.isfinite(seconds):
+        return MAX_RETRY_AFTER_S
     return max(0.1, math.ceil(seconds * 10) / 10)
 
 

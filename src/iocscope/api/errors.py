@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from iocscope.api.validation import describe_errors
 from iocscope.errors import InvalidInput
+from iocscope.sources.http import clean_json
 
 # Maximum length of an echoed value, in characters. Longer strings are cut, and
 # arrays or objects with longer JSON are not echoed.
@@ -122,7 +123,9 @@ def error_response(
     body = envelope(
         request_id_of(request), status, code, message, field=field, value=value
     )
-    return JSONResponse(body, status_code=status, headers=headers)
+    # The message and value may echo the client's input, which can hold a lone
+    # surrogate that UTF-8 cannot encode.
+    return JSONResponse(clean_json(body), status_code=status, headers=headers)
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:

@@ -17,6 +17,7 @@ from iocscope.api.auth import (
 from iocscope.api.errors import ApiError, request_id_of
 from iocscope.api.metrics import Metrics
 from iocscope.api.schemas import (
+    BULK_MAX,
     SYNC_BULK_MAX,
     BulkRequest,
     BulkResponse,
@@ -151,7 +152,7 @@ async def job_status(
     job_id: str,
     request: Request,
     principal: Tenant,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=BULK_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
 ) -> JobResponse:
     """Show a bulk job's status and progress, and its results once finished."""

@@ -87,7 +87,7 @@ def clean_text(text: str) -> str:
 def clean_json(value: Any) -> Any:
     if isinstance(value, str):
         return _clean_str(value)
-    if isinstance(value, list):
+    if isinstance(value, list | tuple | set | frozenset):
         return [clean_json(item) for item in value]
     if isinstance(value, dict):
         return {_clean_str(str(k)): clean_json(v) for k, v in value.items()}
@@ -203,18 +203,23 @@ def _check_status(answer: HttpAnswer, ok_statuses: frozenset[int]) -> HttpAnswer
     raise UpstreamError(f"upstream returned {status}", http_status=status)
 
 
+# Longest wait a Retry-After may impose: a day. A larger value is capped, so a
+# garbled header cannot block a source for good.
+MAX_RETRY_AFTER_S = 86_400.0
+
+
 def parse_retry_after(value: str | None) -> float | None:
-    """Read a Retry-After header: delta seconds or an HTTP date."""
+    """Read a Retry-After header (delta seconds or an HTTP date), capped at a day."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_S)
     try:
         moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0.0, moment.timestamp() - time.time())
+    return min(max(0.0, moment.timestamp() - time.time()), MAX_RETRY_AFTER_S)
 
 
 def _describe(exc: httpx.TransportError) -> str:

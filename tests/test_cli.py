@@ -239,3 +239,30 @@ def test_bad_setting_is_one_line(
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("IOCSCOPE_REDIS_URL", "notaurl", "redis://"),
+        ("IOCSCOPE_DNS_SERVERS", '["not-an-ip"]', "not-an-ip"),
+        ("IOCSCOPE_WEIGHTS", '{"blocklist_de": -3}', "blocklist_de"),
+        ("IOCSCOPE_MALICIOUS_AT", "30", "malicious_at"),
+        ("IOCSCOPE_SOURCE_ENDPOINTS", '{"virustotal": "not a url"}', "virustotal"),
+    ],
+)
+def test_invalid_setting_is_rejected(
+    tmp_path: Path, name: str, value: str, expected: str
+) -> None:
+    env = {**os.environ, "IOCSCOPE_DATA_DIR": str(tmp_path / "data"), name: value}
+    result = run_cli("enrich", "evil.example", env=env)
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_offline_refuses_feed_update(tmp_path: Path) -> None:
+    env = {**os.environ, "IOCSCOPE_DATA_DIR": str(tmp_path / "data")}
+    result = run_cli("feeds", "update", env=env)
+    assert result.returncode == 1
+    assert "IOCSCOPE_OFFLINE" in result.stderr

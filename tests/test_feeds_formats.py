@@ -473,3 +473,13 @@ def test_entry_kinds_cover_observable_types() -> None:
     from iocscope.models import ObservableType
 
     assert {kind.value for kind in ObservableType} <= {kind.value for kind in EntryKind}
+
+
+def test_huge_network_is_a_bad_line() -> None:
+    from iocscope.feeds.formats import parse_ip_list
+    from iocscope.feeds.records import ParseReport
+
+    report = ParseReport()
+    entries = list(parse_ip_list("0.0.0.0/0\n::/0\n224.0.0.0/4\n", report))
+    assert [entry.key for entry in entries] == ["224.0.0.0/4"]
+    assert report.bad_count == 2

@@ -119,6 +119,13 @@ def update_command(
 ) -> None:
     """Download feeds and import them. A failed feed keeps its previous data."""
     settings = load_settings(data_dir)
+    if settings.offline:
+        typer.echo(
+            "error: IOCSCOPE_OFFLINE is set, so no feed is downloaded; unset it, "
+            "or import downloaded files with `iocscope feeds import`",
+            err=True,
+        )
+        raise typer.Exit(1)
     urls = dict(settings.feed_urls)
     urls.update(_parse_url_options(url or []))
     console = Console(stderr=True)

@@ -8,12 +8,20 @@ that printing the settings never shows them.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -128,6 +136,57 @@ class Settings(BaseSettings):
     # Redis URL for the shared cache, rate limits and job queue; None keeps them
     # in process.
     redis_url: SecretStr | None = None
+
+    @field_validator("weights")
+    @classmethod
+    def _check_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, weight in value.items():
+            if weight < 0:
+                raise ValueError(f"weight of {name} is {weight}; use 0 or more")
+        return value
+
+    @field_validator("source_endpoints", "feed_urls")
+    @classmethod
+    def _check_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"URL of {name} is {url!r}; use an http(s) URL")
+        return value
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _check_dns_servers(cls, value: list[str]) -> list[str]:
+        for server in value:
+            if server.startswith("["):  # "[2001:db8::53]:5353"
+                host = server[1:].partition("]")[0]
+            elif server.count(":") == 1:  # "192.0.2.53:5353"
+                host = server.partition(":")[0]
+            else:
+                host = server
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                raise ValueError(
+                    f"DNS server {server!r} is not an IP address (or address:port)"
+                ) from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        schemes = ("redis://", "rediss://", "unix://")
+        if value is not None and not value.get_secret_value().startswith(schemes):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> Settings:
+        if self.malicious_at < self.suspicious_at:
+            raise ValueError(
+                f"malicious_at ({self.malicious_at}) is below suspicious_at "
+                f"({self.suspicious_at}); raise malicious_at or lower suspicious_at"
+            )
+        return self
 
     @field_validator("*", mode="before")
     @classmethod

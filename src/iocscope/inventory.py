@@ -54,10 +54,10 @@ async def describe_source(engine: Engine, source: Source) -> dict[str, Any]:
 def _status(engine: Engine, source: Source, key_configured: bool | None) -> str:
     if source.spec.name in engine.disabled:
         return "disabled"
-    if key_configured is False:
-        return "no key"
     if source.spec.network and engine.settings.offline:
         return "offline"
+    if key_configured is False:
+        return "no key"
     describe = getattr(source, "status", None)
     if callable(describe):
         return str(describe())

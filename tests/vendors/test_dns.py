@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from iocscope.config import Settings
 from iocscope.errors import ConfigError, UpstreamError, UpstreamTimeout
@@ -160,8 +161,14 @@ def test_resolver_timeouts() -> None:
 
 
 def test_bad_server_entry() -> None:
+    with pytest.raises(ValidationError, match="dns_servers"):
+        Settings(dns_servers=["resolver.example"])
+
+
+def test_resolver_rejects_unchecked_entry() -> None:
+    settings = Settings.model_construct(dns_servers=["resolver.example"])
     with pytest.raises(ConfigError, match="dns_servers"):
-        build_resolver(Settings(dns_servers=["resolver.example"]), 1.0)
+        build_resolver(settings, 1.0)
 
 
 def test_loader_without_http(tmp_path: Path) -> None:

@@ -23,9 +23,22 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# Shortest network prefixes a feed line may list. Real lists carry networks as
+# short as 224.0.0.0/4 and fc00::/7 (bogons, multicast); anything shorter would
+# cover an eighth of the address space or more, which no list means to do, so
+# such a line (0.0.0.0/0, say) is reported as bad instead of matching everything.
+FEED_MIN_IPV4_PREFIX = 4
+FEED_MIN_IPV6_PREFIX = 7
+
+
 def _parse(raw: str, type_hint: str | None) -> Observable:
     try:
-        return parse_observable(raw, type_hint, min_ipv4_prefix=0, min_ipv6_prefix=0)
+        return parse_observable(
+            raw,
+            type_hint,
+            min_ipv4_prefix=FEED_MIN_IPV4_PREFIX,
+            min_ipv6_prefix=FEED_MIN_IPV6_PREFIX,
+        )
     except InvalidObservable as exc:
         raise ValueError(exc.message) from None
 

@@ -375,7 +375,7 @@ class UpstreamGovernor:
     async def health(self, spec: SourceSpec) -> SourceHealth:
         """Return the source's quota left, breaker state, backoff and last error.
 
-        When the store cannot be read, the health says so in ``last_error``.
+        When the store cannot be read, ``last_error`` reports that instead.
         """
         try:
             return await self._health(spec)

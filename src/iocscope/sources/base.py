@@ -3,9 +3,9 @@
 Built-in sources and third-party ones register the same way: an entry point in the
 ``iocscope.sources`` group names a loader, a callable that takes a
 :class:`SourceContext` and returns the sources it provides (a feed loader returns one
-source per feed). A lookup returns a :class:`SourceResult` for an answer (``ok`` or
-``not_found``) and raises a :class:`~iocscope.errors.SourceFailure` for anything else;
-the engine turns failures, timeouts and skips into statuses.
+source per feed). A lookup returns a :class:`SourceResult` with status ``ok`` or
+``not_found``, and raises a :class:`~iocscope.errors.SourceFailure` for anything
+else. The engine turns failures, timeouts and skips into statuses.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class SourceSpec:
     name: str
     types: frozenset[ObservableType]
     description: str
-    # False for sources that answer from local data and never open a connection.
+    # False for sources that read only local data and never open a connection.
     network: bool = False
     # Settings field holding the API key, for sources that need one.
     key_setting: str | None = None
@@ -81,7 +81,7 @@ class Source(Protocol):
 
 @dataclass
 class SourceContext:
-    """What loaders receive to build their sources."""
+    """Settings and shared resources handed to every loader."""
 
     settings: Settings
     store: FeedStore

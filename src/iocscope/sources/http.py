@@ -4,7 +4,7 @@ One call, :func:`fetch`, sends a request with explicit timeouts and reads at mos
 ``max_bytes``. It retries once with jitter on a connection error or a 5xx. Every
 failure becomes a :class:`~iocscope.errors.SourceFailure` with a readable message,
 which never contains the request's headers, where API keys travel. Adapters map the
-vendor's own bodies; this module knows only HTTP.
+vendor's own bodies, and this module handles only HTTP.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def _check_status(answer: HttpAnswer, ok_statuses: frozenset[int]) -> HttpAnswer
     raise UpstreamError(f"upstream returned {status}", http_status=status)
 
 
-# Longest wait a Retry-After may impose: a day. A larger value is capped, so a
+# Maximum wait a Retry-After may impose: a day. A larger value is capped, so a
 # garbled header cannot block a source for good.
 MAX_RETRY_AFTER_S = 86_400.0
 

@@ -115,7 +115,7 @@ def main() -> None:
                 source_endpoints={n: s.url for n, s in servers.items()},
                 disabled_sources=["dns", "spamhaus_zen", "spamhaus_dbl", "surbl_multi"],
                 # Measure the fan-out, not our own budgets: no rate limits, no
-                # quotas, and no breaker opening on the servers' 404 answers.
+                # quotas, and no breaker opening on the servers' 404 responses.
                 source_rate_limits=dict.fromkeys(VENDORS),
                 source_daily_quotas=dict.fromkeys(VENDORS),
                 breaker_failure_threshold=1_000_000,

@@ -85,7 +85,7 @@ def _mount(app: typer.Typer, name: str) -> None:
 
 
 # Errors from these libraries mean a database or Redis server that cannot be
-# reached or used; they are reported in one line instead of a traceback.
+# reached or used. They are reported in one line instead of a traceback.
 SERVER_ERROR_MODULES = (
     "sqlalchemy",
     "asyncpg",

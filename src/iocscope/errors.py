@@ -56,13 +56,13 @@ class InvalidTLP(InvalidInput):
 
 
 class SourceFailure(IocscopeError):
-    """A source could not produce an answer. Never a verdict of its own."""
+    """A source could not produce a result. Never a verdict of its own."""
 
     code = "source_error"
 
 
 class UpstreamError(SourceFailure):
-    """The vendor answered, but not with something we can use (4xx, 5xx, garbage)."""
+    """The vendor responded, but not with something we can use (4xx, 5xx, garbage)."""
 
     code = "upstream_error"
 

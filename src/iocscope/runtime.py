@@ -24,7 +24,7 @@ USER_AGENT = "iocscope/0.1 (+self-hosted IOC enrichment)"
 
 
 def http_client() -> httpx.AsyncClient:
-    """An HTTP client for the network sources.
+    """Create the HTTP client the network sources share.
 
     Timeouts are set per request by each adapter; the client-wide one is a backstop.
     Redirects are not followed: a vendor API that redirects is misconfigured.

@@ -187,8 +187,8 @@ def _verdict(
     answered = [r for r in results.values() if r.status in ANSWERED]
     if not answered or any(r.flagged for r in answered):
         return Verdict.UNKNOWN
-    # Only an explicit clean answer vouches for an observable. "Not in this list"
-    # (not_found) and context-only answers (a Tor exit, an address-scope note) are
+    # Only an explicit clean result vouches for an observable. "Not in this list"
+    # (not_found) and context-only results (a Tor exit, an address-scope note) are
     # neither a malicious nor a clean signal.
     vouching = [r for r in answered if r.verdict is Verdict.CLEAN]
     return Verdict.CLEAN if vouching else Verdict.UNKNOWN

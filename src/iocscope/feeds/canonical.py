@@ -24,9 +24,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 # Shortest network prefixes a feed line may list. Real lists carry networks as
-# short as 224.0.0.0/4 and fc00::/7 (bogons, multicast); anything shorter would
-# cover an eighth of the address space or more, which no list means to do, so
-# such a line (0.0.0.0/0, say) is reported as bad instead of matching everything.
+# short as 224.0.0.0/4 and fc00::/7 (bogons, multicast). A shorter network would
+# cover an eighth of the address space or more, so such a line (0.0.0.0/0, say)
+# is reported as bad instead of matching everything.
 FEED_MIN_IPV4_PREFIX = 4
 FEED_MIN_IPV6_PREFIX = 7
 

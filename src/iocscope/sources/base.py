@@ -1,4 +1,4 @@
-"""What a source is: a spec declared as data, and one async lookup.
+"""Source contract: a spec declared as data, and one async lookup.
 
 Built-in sources and third-party ones register the same way: an entry point in the
 ``iocscope.sources`` group names a loader, a callable that takes a

@@ -119,7 +119,7 @@ async def fetch(
     max_bytes: int = MAX_BODY_BYTES,
     **kwargs: Any,
 ) -> HttpAnswer:
-    """Send one request and return the answer when its status is in ``ok_statuses``.
+    """Send one request and return the response when its status is in ``ok_statuses``.
 
     Raises RateLimited for 429 (with Retry-After in seconds when the vendor sent
     one), UpstreamError for any other status, a body over ``max_bytes`` or a
